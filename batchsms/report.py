@@ -1,0 +1,112 @@
+"""The check report: one record per problem, each row's verdict, and the summary.
+
+Problems in the data are data: an Issue names the row (as Excel numbers it), the
+column, the value, a severity, a stable code and a message that says how to fix it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import tables
+from .errors import ConfigError
+from .segments import Segments
+
+VALID, INVALID, SKIPPED = "valid", "invalid", "skipped"
+ISSUE_COLUMNS = ("Row", "Column", "Value", "Severity", "Code", "Message")
+REPORT_SUFFIXES = (".csv", ".xlsx", ".json")
+
+
+@dataclass(slots=True)
+class Issue:
+    row: int
+    column: str
+    value: str
+    severity: str
+    code: str
+    message: str
+
+    def cells(self) -> list[str]:
+        return [str(self.row), self.column, self.value, self.severity, self.code, self.message]
+
+
+@dataclass(slots=True)
+class RowResult:
+    """The verdict on one data row: what would be sent, or why not."""
+
+    index: int  # position in Sheet.rows
+    row: int  # the row number Excel shows
+    status: str  # valid | invalid | skipped
+    body: dict | None  # the API request body, for valid rows
+    segments: Segments | None
+    issues: list[Issue] = field(default_factory=list)
+    to: str | None = None  # the recipient in E.164, when it could be read
+
+    @property
+    def has_warning(self) -> bool:
+        return any(i.severity == "warning" for i in self.issues)
+
+
+@dataclass
+class Report:
+    """Every row's verdict, in sheet order."""
+
+    results: list[RowResult]
+
+    def issues(self) -> Iterator[Issue]:
+        for result in self.results:
+            yield from result.issues
+
+    def valid(self) -> list[RowResult]:
+        return [r for r in self.results if r.status == VALID]
+
+    @property
+    def ok(self) -> bool:
+        """True when no row has an error (drives the exit code)."""
+        return all(r.status != INVALID for r in self.results)
+
+    def summary(self, top: int = 5) -> dict:
+        """The figures a person checks before a campaign."""
+        counts = Counter(r.status for r in self.results)
+        encodings: Counter[str] = Counter()
+        segments = leased = scheduled = warned = 0
+        for r in self.results:
+            if r.status == VALID:
+                encodings[r.segments.encoding] += 1
+                segments += r.segments.parts
+                leased += "From" not in r.body
+                scheduled += "Schedule" in r.body
+                warned += r.has_warning
+        problems = Counter((i.severity, i.code) for i in self.issues())
+        return {
+            "rows_read": len(self.results),
+            "rows_valid": counts[VALID],
+            "rows_with_errors": counts[INVALID],
+            "rows_with_warnings": warned,
+            "rows_skipped": counts[SKIPPED],
+            "messages_gsm7": encodings["GSM-7"],
+            "messages_ucs2": encodings["UCS-2"],
+            "segments": segments,
+            "leased_rows": leased,
+            "scheduled_rows": scheduled,
+            "top_problems": [
+                {"severity": sev, "code": code, "count": n} for (sev, code), n in problems.most_common(top)
+            ],
+        }
+
+    def write(self, path: str | Path) -> Path:
+        """Write the issues as .csv, .xlsx or .json, chosen by the path's suffix."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in REPORT_SUFFIXES:
+            raise ConfigError(f"--report {path}: the report must end in .csv, .xlsx or .json")
+        if suffix == ".json":
+            data = {"summary": self.summary(), "issues": [asdict(i) for i in self.issues()]}
+            path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+        else:
+            tables.write_table(path, ISSUE_COLUMNS, (i.cells() for i in self.issues()), sheet="Report")
+        return path

@@ -1,0 +1,236 @@
+"""One small function per field rule of send-sms.txt.
+
+Each rule takes the raw cell text and returns the value the API wants (or None)
+and a list of Problems: (severity, code, message). Codes are stable kebab-case
+so that reports can be filtered and compared across runs; messages say what is
+wrong and how to fix it. Rules never raise for bad data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import NamedTuple
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from . import segments as seg
+from .phones import PHONE_LIKE, PhoneBook
+
+ERROR, WARNING = "error", "warning"
+MAX_SCHEDULE_AHEAD = 14 * 24 * 3600
+MAX_SCHEDULE_BEHIND = 3600
+
+ALNUM_SENDER = re.compile(r"^[A-Za-z0-9 ]{1,11}$")
+EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+TRUE_WORDS = frozenset({"true", "yes", "1", "y", "t", "on"})
+FALSE_WORDS = frozenset({"false", "no", "0", "n", "f", "off"})
+METHODS = frozenset({"POST", "GET"})
+
+
+class Problem(NamedTuple):
+    severity: str
+    code: str
+    message: str
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def check_to(raw: str, book: PhoneBook) -> tuple[str | None, list[Problem]]:
+    """To: required, normalised to E.164; invalid is an error, a valid non-mobile a warning."""
+    if not raw.strip():
+        return None, [Problem(ERROR, "missing-recipient", "no recipient number; fill in the cell or remove the row")]
+    phone = book.normalise(raw)
+    if not phone.valid:
+        hint = "" if raw.strip().startswith("+") else (
+            f" (no country code, so read as {book.country}; use --country or write +<country code>)"
+        )
+        return None, [Problem(ERROR, "invalid-phone", f"not a valid phone number: {phone.reason}{hint}")]
+    if not phone.mobile:
+        return phone.e164, [Problem(
+            WARNING, "not-mobile", f"this is {phone.reason} ({phone.e164}), which may not receive SMS"
+        )]
+    return phone.e164, []
+
+
+def _sender(raw: str, book: PhoneBook, field: str, code: str) -> tuple[str | None, list[Problem]]:
+    """A sender ID: an E.164 number or an alphanumeric ID of 1–11 letters, digits and spaces."""
+    value = raw.strip()
+    if PHONE_LIKE.match(value) and not re.search(r"[A-Za-z]", value):
+        phone = book.normalise(value)
+        if phone.valid:
+            return phone.e164, []
+        return None, [Problem(
+            ERROR, code,
+            f"{field} looks like a phone number but {phone.reason}; write it in E.164 (+61...) "
+            "or use an alphanumeric sender ID with at least one letter",
+        )]
+    if ALNUM_SENDER.match(value) and re.search(r"[A-Za-z]", value):
+        return value, []
+    if len(value) > 11:
+        why = f"it is {len(value)} characters long and the limit is 11"
+    elif not re.search(r"[A-Za-z]", value):
+        why = "it needs at least one letter"
+    else:
+        bad = "".join(sorted({c for c in value if not (c.isascii() and (c.isalnum() or c == ' '))}))
+        why = f"it holds {bad!r}; only A-Z, a-z, 0-9 and spaces are allowed"
+    return None, [Problem(ERROR, code, f"{field} is not a valid sender ID: {why}")]
+
+
+def check_from(raw: str, book: PhoneBook) -> tuple[str, list[Problem]] | tuple[None, list[Problem]]:
+    """From: blank (a leased number), E.164, or alphanumeric."""
+    if not raw.strip():
+        return "", []
+    return _sender(raw, book, "From", "invalid-sender")
+
+
+def check_forward_to_sms(raw: str, book: PhoneBook) -> tuple[str | None, list[Problem]]:
+    """ForwardToSms: a phone number, normalised to E.164."""
+    phone = book.normalise(raw)
+    if phone.valid:
+        return phone.e164, []
+    return None, [Problem(ERROR, "invalid-forward-to-sms", f"ForwardToSms is not a valid phone number: {phone.reason}")]
+
+
+def check_forward_from_sms(raw: str, book: PhoneBook) -> tuple[str | None, list[Problem]]:
+    """ForwardFromSms: E.164 or alphanumeric sender ID."""
+    return _sender(raw, book, "ForwardFromSms", "invalid-forward-from-sms")
+
+
+# --------------------------------------------------------------------------- text
+
+
+def check_text(text: str, max_segments: int) -> tuple[seg.Segments | None, list[Problem]]:
+    """Text: not empty; counts segments; warns when look-alike characters force UCS-2."""
+    if not text.strip():
+        return None, [Problem(ERROR, "empty-text", "the message text is empty after rendering")]
+    counted = seg.count(text)
+    problems: list[Problem] = []
+    if counted.parts > max_segments:
+        problems.append(Problem(
+            ERROR, "too-many-segments",
+            f"the text takes {counted.parts} {counted.encoding} segments ({counted.units} "
+            f"{'characters' if counted.encoding == 'GSM-7' else 'UTF-16 units'}); the limit is "
+            f"{max_segments} (--max-segments); shorten it",
+        ))
+    if counted.encoding == "UCS-2":
+        replaced = seg.gsm7_replacement(text)
+        if replaced is not None:
+            saved = counted.parts - seg.count(replaced).parts
+            if saved > 0:
+                names = ", ".join(seg.char_name(c) for c in seg.ucs2_forcers(text))
+                problems.append(Problem(
+                    WARNING, "avoidable-ucs2",
+                    f"only {names} force UCS-2; replacing them with plain equivalents saves "
+                    f"{saved} segment{'s' if saved > 1 else ''} ({counted.parts} → {counted.parts - saved})",
+                ))
+    return counted, problems
+
+
+# --------------------------------------------------------------------------- schedule
+
+
+def parse_when(raw: str, tz: ZoneInfo) -> float | None:
+    """Epoch seconds from epoch text or ISO 8601 (naive times are in ``tz``); None if unreadable."""
+    value = raw.strip()
+    if re.fullmatch(r"\d+(\.0*)?", value):
+        return float(value)
+    text = value.replace("Z", "+00:00").replace("z", "+00:00")
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=tz)
+    return when.timestamp()
+
+
+def _span(seconds: float) -> str:
+    seconds = abs(seconds)
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 2 * 3600:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{max(1, round(seconds / 60))} minutes"
+
+
+def check_schedule(raw: str, tz: ZoneInfo, now: float) -> tuple[int | None, list[Problem]]:
+    """Schedule: at most 14 days ahead, at most 1 hour behind (then it sends immediately)."""
+    when = parse_when(raw, tz)
+    if when is None:
+        return None, [Problem(
+            ERROR, "invalid-schedule",
+            "not a time: use ISO 8601 (2026-12-01 09:30, 2026-12-01T09:30:00+11:00), epoch seconds, "
+            "or an Excel date cell; times without an offset are read in --timezone",
+        )]
+    if when > 1e11:
+        return None, [Problem(ERROR, "invalid-schedule", "looks like milliseconds; the API takes epoch seconds")]
+    epoch = int(when)
+    ahead = epoch - now
+    if ahead > MAX_SCHEDULE_AHEAD:
+        latest = dt.datetime.fromtimestamp(now + MAX_SCHEDULE_AHEAD, dt.timezone.utc)
+        return None, [Problem(
+            ERROR, "schedule-too-far",
+            f"is {_span(ahead)} ahead; the API accepts at most 14 days "
+            f"(until {latest:%Y-%m-%d %H:%M} UTC)",
+        )]
+    if ahead < -MAX_SCHEDULE_BEHIND:
+        return None, [Problem(
+            ERROR, "schedule-in-past",
+            f"is {_span(ahead)} in the past; the API refuses times more than 1 hour ago",
+        )]
+    if ahead < 0:
+        return epoch, [Problem(
+            WARNING, "schedule-sends-immediately", f"is {_span(ahead)} in the past: it sends immediately"
+        )]
+    return epoch, []
+
+
+# --------------------------------------------------------------------------- flags, methods, addresses
+
+
+def check_bool(raw: str, field: str) -> tuple[bool | None, list[Problem]]:
+    """DeliveryReceipt: true/false/yes/no/1/0 in any case; blank is unset (the API's default)."""
+    value = raw.strip().casefold()
+    if not value:
+        return None, []
+    if value in TRUE_WORDS:
+        return True, []
+    if value in FALSE_WORDS:
+        return False, []
+    return None, [Problem(ERROR, "invalid-boolean", f"{field} must be true or false (or yes/no, 1/0)")]
+
+
+def check_method(raw: str, field: str) -> tuple[str | None, list[Problem]]:
+    """Webhook methods: POST or GET, in any case."""
+    value = raw.strip().upper()
+    if value in METHODS:
+        return value, []
+    return None, [Problem(ERROR, "invalid-method", f"{field} must be POST or GET")]
+
+
+def check_url(raw: str, field: str) -> tuple[str | None, list[Problem]]:
+    """Webhook URIs: absolute http(s) URLs with a host."""
+    value = raw.strip()
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        parts, host = None, None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not host or re.search(r"\s", value):
+        return None, [Problem(
+            ERROR, "invalid-url", f"{field} must be an absolute http:// or https:// URL with a host"
+        )]
+    return value, []
+
+
+def check_email(raw: str, field: str) -> tuple[str | None, list[Problem]]:
+    """ForwardToEmail / ForwardFromEmail: one plain address (name@example.com)."""
+    value = raw.strip()
+    if EMAIL.match(value) and len(value) <= 254:
+        return value, []
+    return None, [Problem(ERROR, "invalid-email", f"{field} is not a valid e-mail address (name@example.com)")]

@@ -1,0 +1,124 @@
+"""Write a table of text (header + rows) as CSV or .xlsx, with every cell inert.
+
+The .xlsx writer streams the sheet XML itself: every cell is an inline string, so
+no value can become a formula (openpyxl turns any string starting with ``=``
+into one), a phone number keeps its ``+`` and leading zero, and 200k rows are
+written in a few seconds rather than the ~20 s openpyxl needs.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from .cells import csv_safe
+
+# Characters XML 1.0 cannot hold at all (control characters other than tab, LF, CR).
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+_CONTENT_TYPES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">
+<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>
+<Default Extension="xml" ContentType="application/xml"/>
+<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>
+<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>
+<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>
+</Types>"""
+_ROOT_RELS = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">
+<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>
+</Relationships>"""
+_WORKBOOK = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">
+<sheets><sheet name="{name}" sheetId="1" r:id="rId1"/></sheets>
+</workbook>"""
+_WORKBOOK_RELS = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">
+<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>
+<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>
+</Relationships>"""
+_STYLES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">
+<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font><font><b/><sz val="11"/><name val="Calibri"/></font></fonts>
+<fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill></fills>
+<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>
+<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>
+<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/><xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>
+<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>
+</styleSheet>"""
+_SHEET_HEAD = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" state="frozen" '
+    'activePane="bottomLeft"/></sheetView></sheetViews><sheetData>'
+)
+_SHEET_TAIL = "</sheetData></worksheet>"
+
+
+def _xml_text(value: str) -> str:
+    value = _XML_ILLEGAL.sub("", value)
+    return escape(value)
+
+
+def _xlsx_row(cells: Sequence[str], style: str = "") -> str:
+    parts = ["<row>"]
+    for value in cells:
+        if value:
+            space = ' xml:space="preserve"' if value != value.strip() or "\n" in value else ""
+            parts.append(f'<c t="inlineStr"{style}><is><t{space}>{_xml_text(value)}</t></is></c>')
+        else:
+            parts.append("<c/>")
+    parts.append("</row>")
+    return "".join(parts)
+
+
+def write_xlsx(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]], sheet: str = "Sheet1") -> None:
+    """A workbook of one sheet, every cell an inline string (so never a formula)."""
+    name = _xml_text(re.sub(r"[\[\]:*?/\\]", "_", sheet)[:31] or "Sheet1").replace('"', "&quot;")
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        zf.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        zf.writestr("_rels/.rels", _ROOT_RELS)
+        zf.writestr("xl/workbook.xml", _WORKBOOK.format(name=name))
+        zf.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
+        zf.writestr("xl/styles.xml", _STYLES)
+        with zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as out:
+            buffer = [_SHEET_HEAD, _xlsx_row(header, ' s="1"')]
+            for row in rows:
+                buffer.append(_xlsx_row(row))
+                if len(buffer) >= 2000:
+                    out.write("".join(buffer).encode("utf-8"))
+                    buffer.clear()
+            buffer.append(_SHEET_TAIL)
+            out.write("".join(buffer).encode("utf-8"))
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]], delimiter: str = ",") -> None:
+    """UTF-8 with a BOM (so Excel reads the accents right), formula-like cells prefixed with '."""
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh, delimiter=delimiter)
+        writer.writerow([csv_safe(h) for h in header])
+        writer.writerows([csv_safe(c) for c in row] for row in rows)
+
+
+def write_table(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[str]], *,
+                delimiter: str = ",", sheet: str = "Sheet1") -> None:
+    """Write atomically (temp file + rename), so an interrupted write never leaves half a file."""
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if path.suffix.lower() in (".xlsx", ".xlsm"):
+            write_xlsx(tmp, header, rows, sheet)
+        else:
+            write_csv(tmp, header, rows, delimiter)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,103 @@
+"""Render each row's message text from a Jinja2 template, safely.
+
+The template runs in a ``SandboxedEnvironment`` with ``StrictUndefined``: a
+misspelt column is an error on the row, not an empty gap in a customer's text.
+Cell values are passed in as data and never compiled, so a cell holding
+``{{ 7*7 }}`` is sent as those very characters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from .errors import TemplateError
+
+_NOT_IDENT = re.compile(r"\W+")
+
+
+def identifier_for(header: str) -> str | None:
+    """The variable name offered for a header that is not an identifier (``First Name`` → ``First_Name``)."""
+    name = _NOT_IDENT.sub("_", header.strip()).strip("_") if header else ""
+    if not name:
+        return None
+    if name[0].isdigit():
+        name = "_" + name
+    return name
+
+
+def variable_names(header: Sequence[str]) -> list[tuple[int, str]]:
+    """``(column index, variable name)`` pairs: each header, and its identifier form when different.
+
+    The first column wins when two headers give the same name.
+    """
+    pairs: list[tuple[int, str]] = []
+    seen: set[str] = {"row"}
+    for index, h in enumerate(header):
+        for name in (h, identifier_for(h)):
+            if name and name not in seen:
+                seen.add(name)
+                pairs.append((index, name))
+    return pairs
+
+
+class MissingVariable(Exception):
+    """A template used a variable the row does not have."""
+
+    def __init__(self, name: str, columns: Sequence[str]) -> None:
+        self.name = name
+        shown = ", ".join(repr(c) for c in columns)
+        super().__init__(
+            f"the template uses {{{{ {name} }}}} but there is no such column; the columns are {shown}"
+        )
+
+
+class RenderError(Exception):
+    """The template failed on one row for another reason (a filter on the wrong type, say)."""
+
+
+class MessageTemplate:
+    """A compiled template plus the header it is rendered against."""
+
+    def __init__(self, source: str, header: Sequence[str], name: str = "<--text>") -> None:
+        self.name = name
+        self.header = list(header)
+        self._pairs = variable_names(self.header)
+        env = SandboxedEnvironment(
+            undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False
+        )
+        try:
+            self._template = env.from_string(source)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"{name}:{exc.lineno}: template syntax error: {exc.message}") from exc
+
+    @classmethod
+    def from_file(cls, path: str | Path, header: Sequence[str]) -> MessageTemplate:
+        path = Path(path)
+        try:
+            source = path.read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise TemplateError(f"{path}: no such template file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TemplateError(f"{path}: cannot be read as UTF-8 text ({exc})") from exc
+        return cls(source, header, name=str(path))
+
+    def render(self, cells: Sequence[str]) -> str:
+        """The text for one row; raises MissingVariable or RenderError."""
+        context = {name: cells[index] for index, name in self._pairs}
+        context["row"] = dict(zip(self.header, cells, strict=False))
+        try:
+            return self._template.render(context)
+        except jinja2.UndefinedError as exc:
+            match = re.search(r"'([^']+)' is undefined", str(exc))
+            if match:
+                raise MissingVariable(match.group(1), self.header) from None
+            raise RenderError(f"template error: {exc}") from None
+        except jinja2.TemplateError as exc:
+            raise RenderError(f"template error: {exc}") from None
+        except Exception as exc:  # a filter applied to a value it cannot take
+            raise RenderError(f"template error: {type(exc).__name__}: {exc}") from None

@@ -1,0 +1,145 @@
+"""Row rules across fields, and batch rules (suppression, duplicates, leases) over real sheets."""
+
+import datetime as dt
+
+import pytest
+
+from batchsms.check import CheckOptions, check_sheet, load_suppression
+from batchsms.errors import SheetError
+from batchsms.sheet import load
+from batchsms.template import MessageTemplate
+
+from .helpers import write_csv, write_xlsx
+
+NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc).timestamp()
+
+
+def run(tmp_path, rows, **options):
+    sheet = load(write_csv(tmp_path / "c.csv", rows))
+    text = options.pop("text", None)
+    template = MessageTemplate(text, sheet.header) if text else None
+    return check_sheet(sheet, CheckOptions(now=NOW, template=template, **options))
+
+
+def flat(report):
+    return [(i.row, i.column, i.severity, i.code) for i in report.issues()]
+
+
+def test_valid_row_builds_the_api_body(tmp_path):
+    report = run(tmp_path, [
+        ["Mobile", "Name", "From", "Schedule", "DeliveryReceipt", "ExternalId"],
+        ["0412 345 678", "Ann", "CityDental", "2026-11-27 09:00", "no", "A1"],
+    ], text="Hi {{ Name }}")
+    assert flat(report) == []
+    assert report.results[0].body == {
+        "From": "CityDental", "To": "+61412345678", "Text": "Hi Ann",
+        "Schedule": int(dt.datetime(2026, 11, 27, 9, tzinfo=dt.timezone.utc).timestamp()),
+        "DeliveryReceipt": False, "ExternalId": "A1",
+    }
+
+
+def test_blank_from_is_leased_and_left_out_of_the_body(tmp_path):
+    report = run(tmp_path, [["To", "Text", "WebhookUri"], ["0412345678", "hi", "https://h.example.com/r"]])
+    assert report.results[0].body == {"To": "+61412345678", "Text": "hi", "WebhookUri": "https://h.example.com/r"}
+    assert report.summary()["leased_rows"] == 1
+
+
+def test_cell_wins_over_batch_default_and_defaults_fill_blanks(tmp_path):
+    report = run(tmp_path, [["To", "Text", "From"], ["0412345678", "a", "Shop"], ["0413000111", "b", ""]],
+                 defaults={"From": "CityDental"})
+    assert [r.body["From"] for r in report.results] == ["Shop", "CityDental"]
+
+
+def test_issue_names_the_option_when_the_value_came_from_it(tmp_path):
+    report = run(tmp_path, [["To", "Text"], ["0412345678", "a"]], defaults={"From": "Way Too Long Name"})
+    assert flat(report) == [(2, "--from", "error", "invalid-sender")]
+
+
+def test_lease_only_fields_with_a_sender_are_errors(tmp_path):
+    report = run(tmp_path, [
+        ["To", "Text", "From", "ForwardToEmail", "WebhookUri"],
+        ["0412345678", "a", "CityDental", "ops@example.com", "https://h.example.com"],
+    ])
+    assert flat(report) == [
+        (2, "ForwardToEmail", "error", "lease-only-field"),
+        (2, "WebhookUri", "error", "lease-only-field"),
+    ]
+
+
+def test_alphanumeric_sender_to_north_america_warns(tmp_path):
+    report = run(tmp_path, [["To", "Text", "From"], ["+1 415 555 2671", "a", "CityDental"]])
+    assert flat(report) == [(2, "From", "warning", "alphanumeric-sender-us")]
+
+
+def test_receipt_webhook_with_receipts_off_warns(tmp_path):
+    report = run(tmp_path, [["To", "Text", "DeliveryReceipt", "DeliveryReceiptWebhookUri"],
+                            ["0412345678", "a", "false", "https://h.example.com"]])
+    assert flat(report) == [(2, "DeliveryReceiptWebhookUri", "warning", "receipt-webhook-unused")]
+
+
+def test_sixth_lease_to_one_recipient_is_an_error(tmp_path):
+    rows = [["To", "Text", "From"]] + [["0412345678", f"m{i}", ""] for i in range(7)]
+    rows.insert(3, ["0412345678", "from a number", "+61413000111"])  # not leased: does not count
+    report = run(tmp_path, rows)
+    lease_errors = [i.row for i in report.issues() if i.code == "lease-limit"]
+    assert lease_errors == [8, 9]
+    assert report.summary()["rows_with_errors"] == 2
+
+
+def test_duplicates_warn_and_dedupe_skips(tmp_path):
+    rows = [["To", "Text"], ["0412345678", "a"], ["+61412345678", "a"], ["61412345678", "b"], ["0413000111", "a"]]
+    report = run(tmp_path, rows)
+    assert flat(report) == [(3, "To", "warning", "duplicate-message"), (4, "To", "warning", "duplicate-recipient")]
+    report = run(tmp_path, rows, dedupe=True)
+    assert [r.status for r in report.results] == ["valid", "skipped", "skipped", "valid"]
+    assert report.ok
+
+
+def test_dedupe_keeps_the_first_valid_row(tmp_path):
+    rows = [["To", "Text"], ["0412345678", ""], ["0412345678", "second"]]
+    report = run(tmp_path, rows, dedupe=True)
+    assert [r.status for r in report.results] == ["invalid", "valid"]
+
+
+def test_suppressed_rows_are_skipped(tmp_path):
+    supp = write_csv(tmp_path / "optout.csv", [["Number", "Name"], ["+61 412 345 678", "Ann"], ["garbage", "x"]])
+    suppress = load_suppression(supp, "AU")
+    assert suppress == {"+61412345678"}
+    report = run(tmp_path, [["To", "Text"], ["0412345678", "a"], ["0413000111", "b"]], suppress=suppress)
+    assert [r.status for r in report.results] == ["skipped", "valid"]
+    assert flat(report) == [(2, "To", "warning", "suppressed")]
+
+
+def test_suppression_from_xlsx_and_txt(tmp_path):
+    assert load_suppression(write_xlsx(tmp_path / "s.xlsx", [["Phone"], [61412345678]]), "AU") == {"+61412345678"}
+    txt = tmp_path / "s.txt"
+    txt.write_text("0412345678\n0413 000 111\n", encoding="utf-8")
+    assert load_suppression(txt, "AU") == {"+61412345678", "+61413000111"}
+
+
+def test_missing_template_variable_is_a_row_error(tmp_path):
+    report = run(tmp_path, [["To", "Name"], ["0412345678", "Ann"]], text="Hi {{ name }}")
+    issue = next(report.issues())
+    assert (issue.row, issue.code) == (2, "missing-variable")
+    assert "{{ name }}" in issue.message and "'To', 'Name'" in issue.message
+
+
+def test_no_text_source_stops_the_run(tmp_path):
+    with pytest.raises(SheetError, match="no message text"):
+        run(tmp_path, [["To"], ["0412345678"]])
+
+
+def test_summary_counts(tmp_path):
+    report = run(tmp_path, [
+        ["To", "Text", "Schedule"],
+        ["0412345678", "plain", ""],
+        ["0413000111", "emoji 😀", "2026-11-27 10:00"],
+        ["12345", "x", ""],
+        ["0414000222", "a" * 200, ""],
+    ])
+    s = report.summary()
+    assert {k: s[k] for k in ("rows_read", "rows_valid", "rows_with_errors", "messages_gsm7", "messages_ucs2",
+                               "segments", "scheduled_rows")} == {
+        "rows_read": 4, "rows_valid": 3, "rows_with_errors": 1, "messages_gsm7": 2, "messages_ucs2": 1,
+        "segments": 4, "scheduled_rows": 1}
+    assert s["top_problems"] == [{"severity": "error", "code": "invalid-phone", "count": 1}]

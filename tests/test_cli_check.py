@@ -1,0 +1,111 @@
+"""``batchsms check`` through click's CliRunner: exact exit codes, report rows and error lines."""
+
+import csv
+import json
+from pathlib import Path
+
+import openpyxl
+import pytest
+from click.testing import CliRunner
+
+from batchsms.cli import main
+
+from .helpers import write_csv, write_xlsx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def read_report(path):
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        return list(csv.reader(fh))
+
+
+def test_clean_sheet_exits_0_with_an_empty_report(tmp_path):
+    sheet = write_csv(tmp_path / "c.csv", [["Mobile", "Name"], ["0412 345 678", "Ann"]])
+    result = invoke("check", sheet, "--text", "Hi {{ Name }}")
+    assert result.exit_code == 0, result.output
+    assert read_report(tmp_path / "c.report.csv") == [["Row", "Column", "Value", "Severity", "Code", "Message"]]
+    assert "rows valid" in result.output
+
+
+def test_errors_exit_1_and_are_listed(tmp_path):
+    sheet = write_csv(tmp_path / "c.csv", [["Mobile", "Name"], ["0412 345 678", "Ann"], ["12345", "Bob"],
+                                           ["=cmd|'/c calc'!A1", "Eve"]])
+    result = invoke("check", sheet, "--text", "Hi {{ Name }}", "--report", tmp_path / "r.csv")
+    assert result.exit_code == 1
+    rows = read_report(tmp_path / "r.csv")
+    assert [r[:5] for r in rows[1:]] == [
+        ["3", "Mobile", "12345", "error", "invalid-phone"],
+        ["4", "Mobile", "'=cmd|'/c calc'!A1", "error", "invalid-phone"],  # formula kept inert
+    ]
+
+
+def test_json_summary_and_json_report(tmp_path):
+    sheet = write_csv(tmp_path / "c.csv", [["To", "Text"], ["0412345678", "hi"], ["0412345678", "hi"]])
+    result = invoke("check", sheet, "--json", "--report", tmp_path / "r.json")
+    assert result.exit_code == 0
+    summary = json.loads(result.output)
+    assert summary["rows_read"] == 2 and summary["rows_with_warnings"] == 1
+    report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert report["issues"][0]["code"] == "duplicate-message"
+
+
+def test_xlsx_report_keeps_formula_like_values_as_text(tmp_path):
+    sheet = write_csv(tmp_path / "c.csv", [["To", "Text"], ["=1+2", "hi"]])
+    invoke("check", sheet, "--report", tmp_path / "r.xlsx")
+    ws = openpyxl.load_workbook(tmp_path / "r.xlsx").active
+    rows = [[c.value for c in row] for row in ws.iter_rows()]
+    assert rows[1][:5] == ["2", "To", "=1+2", "error", "invalid-phone"]
+    assert ws["C2"].data_type == "s"
+
+
+def test_xlsx_sheet_with_numeric_phones_and_options(tmp_path):
+    sheet = write_xlsx(tmp_path / "c.xlsx", [["Campaign"], ["Mobile", "Name"], [61412345678, "Ann"], [412345679, "Bo"]])
+    result = invoke("check", sheet, "--header-row", "2", "--text", "Hi {{ Name }}", "--from", "CityDental", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["rows_valid"] == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.csv", "--text", "x"], "missing.csv: no such file"),
+        (["{sheet}", "--template", "none.txt"], "none.txt: no such template file"),
+        (["{sheet}", "--text", "{{ x"], "<--text>:1: template syntax error"),
+        (["{sheet}", "--text", "x", "--country", "XX"], "--country: unknown country 'XX'"),
+        (["{sheet}", "--text", "x", "--timezone", "Mars/Base"], "--timezone Mars/Base: unknown time zone"),
+        (["{sheet}", "--text", "x", "--report", "r.txt"], "must end in .csv, .xlsx or .json"),
+        (["{sheet}", "--text", "x", "--sheet", "S"], "--sheet applies to workbooks"),
+        (["{xlsx}", "--text", "x", "--sheet", "S"], "no sheet named 'S'; the sheets are 'Data'"),
+        (["{sheet}", "--text", "x", "--column", "To=Nope"], "has no column 'Nope'"),
+    ],
+)
+def test_run_cannot_start_exits_2_with_one_line(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    write_csv(tmp_path / "c.csv", [["To"], ["0412345678"]])
+    write_xlsx(tmp_path / "c.xlsx", [["To"], ["0412345678"]], title="Data")
+    args = [a.replace("{sheet}", "c.csv").replace("{xlsx}", "c.xlsx") for a in args]
+    result = CliRunner().invoke(main, ["check", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_option_value_exits_2(tmp_path):
+    sheet = write_csv(tmp_path / "c.csv", [["To"], ["0412345678"]])
+    result = CliRunner().invoke(main, ["check", str(sheet), "--column", "To"])
+    assert result.exit_code == 2 and "FIELD=HEADER" in result.output
+
+
+def test_samples_check_as_the_readme_says(tmp_path):
+    result = invoke("check", ROOT / "samples" / "contacts.xlsx", "--template",
+                    ROOT / "templates" / "appointment_reminder.txt", "--report", tmp_path / "r.csv", "--json")
+    assert result.exit_code == 1  # the samples hold deliberately broken rows
+    summary = json.loads(result.output)
+    assert summary["rows_read"] == 38 and summary["rows_with_errors"] == 3
+    codes = {r[4] for r in read_report(tmp_path / "r.csv")[1:]}
+    assert codes == {"missing-recipient", "invalid-phone", "not-mobile", "duplicate-recipient"}

@@ -1,0 +1,57 @@
+"""Templates: variables from headers, strict about missing ones, and cell values are only ever data."""
+
+import pytest
+
+from batchsms.errors import TemplateError
+from batchsms.template import MessageTemplate, MissingVariable, RenderError, identifier_for
+
+HEADER = ["First Name", "Mobile", "2nd-Visit", "Clinic"]
+
+
+def test_variables_by_header_identifier_and_row():
+    t = MessageTemplate("{{ First_Name }}/{{ Clinic }}/{{ _2nd_Visit }}/{{ row['First Name'] }}", HEADER)
+    assert t.render(["Ann", "0412", "yes", "Bondi"]) == "Ann/Bondi/yes/Ann"
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [("First Name", "First_Name"), ("e-mail address", "e_mail_address"), ("2nd", "_2nd"), ("  ", None),
+     ("Name", "Name"), ("Prénom", "Prénom")],
+)
+def test_identifier_for(header, name):
+    assert identifier_for(header) == name
+
+
+def test_cell_values_are_data_never_template_code():
+    t = MessageTemplate("Hi {{ First_Name }}", HEADER)
+    evil = "{{ 7*7 }}{% for x in range(3) %}x{% endfor %}{{ ''.__class__ }}"
+    assert t.render([evil, "", "", ""]) == "Hi " + evil
+
+
+def test_missing_variable_names_it_and_the_columns():
+    t = MessageTemplate("Hi {{ FirstName }}", HEADER)
+    with pytest.raises(MissingVariable) as info:
+        t.render(["Ann", "", "", ""])
+    assert info.value.name == "FirstName"
+    assert "'First Name', 'Mobile', '2nd-Visit', 'Clinic'" in str(info.value)
+
+
+def test_syntax_error_stops_the_run_naming_file_and_line(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("Hello\n{{ First_Name }\n", encoding="utf-8")
+    with pytest.raises(TemplateError, match=r"t\.txt:2: template syntax error"):
+        MessageTemplate.from_file(path, HEADER)
+    with pytest.raises(TemplateError, match="no such template file"):
+        MessageTemplate.from_file(tmp_path / "none.txt", HEADER)
+
+
+def test_sandbox_blocks_unsafe_attributes():
+    t = MessageTemplate("{{ First_Name.__class__.__mro__ }}", HEADER)
+    with pytest.raises(RenderError):
+        t.render(["Ann", "", "", ""])
+
+
+def test_trailing_newline_of_a_template_file_is_dropped(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("Hi {{ First_Name }}\n", encoding="utf-8")
+    assert MessageTemplate.from_file(path, HEADER).render(["Ann", "", "", ""]) == "Hi Ann"
