@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import functools
 import json
+import shlex
 import sys
+import threading
+import time
 from pathlib import Path
 
 import click
@@ -16,8 +19,13 @@ import click
 from . import __version__
 from . import fields as F
 from .check import CheckOptions, check_sheet, load_suppression
-from .errors import BatchSmsError
+from .client import DEFAULT_BASE_URL, Client
+from .config import Settings, load_settings
+from .errors import BatchSmsError, JournalError
+from .journal import Journal
 from .report import Report
+from .results import default_results_path, write_results
+from .sender import Sender, plan
 from .sheet import Sheet, load
 from .template import MessageTemplate
 
@@ -203,6 +211,232 @@ def check(report_path: Path | None, as_json: bool, **params) -> None:
         click.echo(f"Checked {sheet.path} ({len(sheet.rows):,} rows); report: {path}")
     print_summary(report, as_json, {"report": str(path)} if as_json else None)
     sys.exit(0 if report.ok else 1)
+
+
+
+def interactive() -> bool:
+    """True when a person can answer a question (tests replace this)."""
+    return sys.stdin.isatty()
+
+
+def move_aside(journal_path: Path) -> Path | None:
+    """--restart: keep the old journal as a dated backup rather than deleting what it knows."""
+    if not journal_path.exists():
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    backup = journal_path.with_name(f"{journal_path.name}.{stamp}.bak")
+    for suffix in ("", "-wal", "-shm"):
+        part = Path(f"{journal_path}{suffix}")
+        if part.exists():
+            part.rename(Path(f"{backup}{suffix}"))
+    return backup
+
+
+def describe_rows(rows: list[int], limit: int = 10) -> str:
+    shown = ", ".join(str(r) for r in rows[:limit])
+    return shown + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
+
+
+@main.command()
+@check_options
+@click.option("--property-sid", help="Property to send from (default: $BATCHSMS_PROPERTY_SID or the config file).")
+@click.option("--base-url", help=f"API base URL (default: $BATCHSMS_BASE_URL or {DEFAULT_BASE_URL}).")
+@click.option("--sandbox", "use_sandbox", is_flag=True,
+              help="Send to a built-in sandbox API in this process: no credentials, nothing leaves the machine.")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True,
+              help="Requests in flight at once.")
+@click.option("--rate", type=click.FloatRange(min=0.01), help="At most this many messages a second.")
+@click.option("--limit", type=click.IntRange(min=0), help="Send at most N messages this run (the rest stay pending).")
+@click.option("--results", "results_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Results file (.csv or .xlsx); default <sheet>.results.<csv|xlsx>. The journal sits beside it.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for cron).")
+@click.option("--retry-unknown", is_flag=True, help="Resend rows whose earlier outcome is unknown (may double-send).")
+@click.option("--retry-failed", is_flag=True, help="Resend rows the API refused earlier.")
+@click.option("--restart", is_flag=True, help="Start over: set the journal aside and send every valid row again.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--connect-timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True)
+@click.option("--read-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="Seconds to wait for an answer; after that the row is unknown, never resent blindly.")
+@click.option("--max-attempts", type=click.IntRange(1, 20), default=5, show_default=True,
+              help="Attempts for answers that prove the message was not taken (429, 503, no connection).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the check report here (.csv, .xlsx or .json).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON objects.")
+@handle_errors
+def send(property_sid, base_url, use_sandbox, concurrency, rate, limit, results_path, yes, retry_unknown,
+         retry_failed, restart, quiet, connect_timeout, read_timeout, max_attempts, report_path, as_json,
+         **params) -> None:
+    """Validate SHEET, then send its valid rows exactly once and write the results file.
+
+    Invalid rows are never sent. A journal beside the results file records each
+    row before its request goes out, so after Ctrl-C, a crash or a network outage
+    the same command sends only the rows never started. Rows whose answer never
+    came are 'unknown' and are resent only with --retry-unknown.
+
+    Exit code 0 when every valid row was sent or scheduled, 1 when a row is
+    invalid, failed or unknown, 2 when the run could not start, 130 when stopped.
+
+    \b
+    Example:
+      batchsms send samples/contacts.csv --template templates/appointment_reminder.txt --sandbox --yes
+      BATCHSMS_ACCOUNT_SID=AC... BATCHSMS_AUTH_TOKEN=... batchsms send contacts.xlsx \\
+          --template templates/spring_sale.txt --property-sid PS... --rate 20
+    """
+    sheet, options = prepare(params)
+    report = check_sheet(sheet, options)
+    if report_path:
+        report.write(report_path)
+    sandbox = None
+    if use_sandbox:
+        from .sandbox import Sandbox
+
+        sandbox = Sandbox(port=0).start()
+        settings = Settings(sandbox.url, sandbox.account_sid, sandbox.auth_token, property_sid or "PSANDBOX")
+        target = "the built-in sandbox"
+    else:
+        settings = load_settings(base_url=base_url, property_sid=property_sid)
+        target = settings.target
+    try:
+        client = Client(settings.base_url, settings.account_sid, settings.auth_token, settings.property_sid,
+                        connect_timeout=connect_timeout, read_timeout=read_timeout, max_attempts=max_attempts)
+        results = results_path or default_results_path(sheet)
+        journal_path = results.with_name(results.name + ".journal")
+        if restart:
+            backup = move_aside(journal_path)
+            if backup and not as_json:
+                click.echo(f"Restarting: the old journal is kept as {backup}")
+        with Journal(journal_path) as journal:
+            code = _send_with_journal(sheet, report, journal, client, target, results, concurrency=concurrency,
+                                      rate=rate, limit=limit, yes=yes, retry_unknown=retry_unknown,
+                                      retry_failed=retry_failed, quiet=quiet, as_json=as_json,
+                                      drain_timeout=read_timeout + connect_timeout + 1)
+    finally:
+        if sandbox is not None:
+            sandbox.stop()
+            if not as_json:
+                click.echo(sandbox.summary(), err=True)
+    sys.exit(code)
+
+
+def _send_with_journal(sheet, report, journal, client, target, results, *, concurrency, rate, limit, yes,
+                       retry_unknown, retry_failed, quiet, as_json, drain_timeout) -> int:
+    recorded = journal.get_meta("target")
+    if recorded is None:
+        journal.set_meta(target=target, sheet=str(sheet.path))
+    elif recorded != target:
+        raise JournalError(
+            f"{journal.path}: this journal records a send to {recorded}, and this run targets {target}; "
+            "use --restart to start over or --results NEW.csv for a separate run"
+        )
+    recovered = journal.recover()
+    the_plan = plan(report, journal.entries(), retry_unknown=retry_unknown, retry_failed=retry_failed,
+                    limit=limit)
+    if the_plan.mismatched:
+        raise JournalError(
+            f"{journal.path}: rows {describe_rows(the_plan.mismatched)} differ from what this journal sent "
+            "(the sheet or template changed since); put the sheet back, or use --restart to start over "
+            "(which sends every row again), or --results NEW.csv"
+        )
+    segments = sum(j.segments for j in the_plan.jobs)
+    if not as_json:
+        click.echo(f"Checked {sheet.path} ({len(sheet.rows):,} rows)")
+        print_summary(report, False)
+        if recovered:
+            click.echo(f"  {recovered:,} rows were in flight when the last run stopped: now unknown")
+        click.echo(f"  to send now: {len(the_plan.jobs):,} messages ({segments:,} segments) to {target}")
+        if the_plan.done:
+            click.echo(f"  already sent by an earlier run: {the_plan.done:,}")
+        if the_plan.held_unknown:
+            click.echo(f"  unknown, not resent: rows {describe_rows(the_plan.held_unknown)} (--retry-unknown)")
+        if the_plan.held_failed:
+            click.echo(f"  failed earlier, not resent: rows {describe_rows(the_plan.held_failed)} (--retry-failed)")
+        if the_plan.limited:
+            click.echo(f"  left for a later run by --limit: {the_plan.limited:,}")
+    if the_plan.jobs and not yes:
+        if not interactive():
+            raise BatchSmsError("refusing to send without a terminal to confirm on; add --yes (e.g. for cron)")
+        if not click.confirm(f"Send {len(the_plan.jobs):,} messages ({segments:,} segments) to {target}?"):
+            click.echo("Nothing sent.")
+            write_results(results, sheet, report, journal.entries())
+            return 1
+    sender = Sender(client, journal, concurrency=concurrency, rate=rate, quiet=quiet or as_json,
+                    drain_timeout=drain_timeout)
+    sender.on_interrupt = lambda: click.echo(
+        "\nStopping: waiting for the requests in flight (Ctrl-C again to quit at once)...", err=True)
+    try:
+        stats = sender.run(the_plan.jobs)
+    finally:
+        client.close()
+        path = write_results(results, sheet, report, journal.entries())
+    counts = {k: stats.counts[k] for k in ("sent", "scheduled", "failed", "unknown")}
+    if as_json:
+        click.echo(json.dumps({**report.summary(), **counts, "results": str(path),
+                               "interrupted": stats.interrupted, "seconds": round(stats.elapsed, 3)}))
+    else:
+        rate_text = f" ({len(the_plan.jobs) / stats.elapsed:,.0f} msg/s)" if stats.elapsed > 0 and the_plan.jobs else ""
+        click.echo("This run: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()) + rate_text)
+        click.echo(f"Results: {path}")
+    if stats.auth_error:
+        raise BatchSmsError(stats.auth_error + "; nothing more was sent")
+    if stats.interrupted:
+        click.echo(f"Interrupted. To finish, run the same command again:\n  batchsms {shlex.join(sys.argv[1:])}",
+                   err=True)
+        return 130
+    entries = journal.entries()
+    bad = any(r.status == "invalid" for r in report.results) or any(
+        e.state in ("failed", "unknown", "started") for e in entries.values())
+    return 1 if bad else 0
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--account-sid", default="ACSANDBOX", show_default=True, help="The AccountSid it accepts.")
+@click.option("--auth-token", default="sandbox", show_default=True, help="The token it accepts (not a secret).")
+@click.option("--faults", help="Fault rates per request, e.g. 429=0.05,503=0.02,reset=0.01,500=0.01,timeout=0.01.")
+@click.option("--latency", type=click.FloatRange(min=0), default=0.0, help="Milliseconds added to each send.")
+@click.option("--rate", type=click.FloatRange(min=0.01), help="Answer 429 with Retry-After above N requests/s.")
+@click.option("--seed", type=int, help="Seed for the fault draws, to repeat a run.")
+@click.option("--timeout-hold", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="Seconds a 'timeout' fault holds the connection without answering.")
+def sandbox(host, port, account_sid, auth_token, faults, latency, rate, seed, timeout_hold) -> None:
+    """Run a local server that behaves like the Fone Dynamics API (Ctrl-C to stop).
+
+    It takes single sends, BatchMessages and GET /v2/Messages/{sid}, checks Basic
+    auth and every rule of the API page, keeps the 5-lease limit, hands out leased
+    numbers, and moves scheduled messages from Processing to Submitted and
+    Delivered (calling loopback delivery-receipt webhooks). It prints what it did
+    on exit.
+
+    \b
+    Example:
+      batchsms sandbox --port 8080 --faults 429=0.05,reset=0.01 --latency 50
+      BATCHSMS_BASE_URL=http://127.0.0.1:8080 BATCHSMS_ACCOUNT_SID=ACSANDBOX BATCHSMS_AUTH_TOKEN=sandbox \\
+          batchsms send samples/contacts.csv --text "Hi {{ First_Name }}" --property-sid PS1 --yes
+    """
+    from .sandbox import Sandbox, parse_faults
+
+    try:
+        fault_rates = parse_faults(faults)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--faults") from None
+    server = Sandbox(host, port, account_sid=account_sid, auth_token=auth_token, faults=fault_rates,
+                     latency_ms=latency, rate=rate, seed=seed, timeout_hold=timeout_hold)
+    try:
+        server.start()
+    except OSError as exc:
+        fail(f"{host}:{port}: cannot listen ({exc}); choose another --port")
+    click.echo(f"Sandbox API on {server.url} (account {account_sid}; token as given by --auth-token). "
+               "Ctrl-C to stop.")
+    stop = threading.Event()
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        click.echo(server.summary())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,187 @@
+"""The SQLite journal that makes a send exactly-once across crashes.
+
+Before a request goes out, its row is committed as ``started`` (with a hash of the
+exact request); afterwards its outcome replaces that. SQLite in WAL mode with
+``synchronous=FULL`` makes each commit survive a power cut, and the sender groups
+many rows into one commit so the fsync does not limit throughput.
+
+A row still ``started`` when a journal is opened was in flight when the last run
+died: nobody knows whether the API took it, so it becomes ``unknown`` and is
+never resent unless a person asks (``--retry-unknown``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import JournalError
+
+STARTED, SENT, SCHEDULED, FAILED, UNKNOWN = "started", "sent", "scheduled", "failed", "unknown"
+DONE_STATES = frozenset({SENT, SCHEDULED})
+INTERRUPTED = "interrupted while in flight: the API may or may not have taken it (check before --retry-unknown)"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rows (
+    row INTEGER PRIMARY KEY,
+    request_hash TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    message_sid TEXT,
+    sender_id TEXT,
+    segments INTEGER,
+    error TEXT,
+    http_status INTEGER,
+    prev_state TEXT,
+    prev_error TEXT,
+    updated REAL NOT NULL
+);
+"""
+
+
+def request_hash(body: dict) -> str:
+    """A stable fingerprint of the exact request (key order does not matter)."""
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(slots=True)
+class Entry:
+    row: int
+    request_hash: str
+    state: str
+    attempts: int
+    message_sid: str | None
+    sender_id: str | None
+    segments: int | None
+    error: str | None
+    http_status: int | None
+
+
+@dataclass(slots=True)
+class Finish:
+    """The outcome of one row, to be written in the next commit."""
+
+    row: int
+    state: str
+    attempts: int
+    message_sid: str | None = None
+    sender_id: str | None = None
+    segments: int | None = None
+    error: str | None = None
+    http_status: int | None = None
+
+
+class Journal:
+    """One send's journal. Only one process may hold it open (a lock file enforces that)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise JournalError(
+                f"{self.path}: another batchsms send is using this journal; wait for it to finish"
+            ) from None
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise JournalError(f"{self.path}: not a usable journal ({exc}); move it away or use --restart") from exc
+
+    # ------------------------------------------------------------------ meta
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, **values: str) -> None:
+        with self._transaction():
+            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values.items())
+
+    # ------------------------------------------------------------------ reading
+    def entries(self) -> dict[int, Entry]:
+        cursor = self.db.execute(
+            "SELECT row, request_hash, state, attempts, message_sid, sender_id, segments, error, http_status FROM rows"
+        )
+        return {r[0]: Entry(*r) for r in cursor}
+
+    def recover(self) -> int:
+        """Turn rows left ``started`` by a dead run into ``unknown``; returns how many."""
+        with self._transaction():
+            cursor = self.db.execute(
+                "UPDATE rows SET state = ?, error = ?, updated = ? WHERE state = ?",
+                (UNKNOWN, INTERRUPTED, time.time(), STARTED),
+            )
+        return cursor.rowcount
+
+    # ------------------------------------------------------------------ writing
+    def commit(self, *, starts: Iterable[tuple[int, str]] = (), finishes: Iterable[Finish] = (),
+               releases: Iterable[int] = ()) -> None:
+        """One durable transaction: new rows in flight, outcomes, and rows never taken.
+
+        ``starts`` are committed before their requests may go out. ``releases`` drop
+        rows that were provably never taken, so a later run sends them as new.
+        """
+        now = time.time()
+        with self._transaction():
+            self.db.executemany(
+                "INSERT INTO rows (row, request_hash, state, attempts, updated) VALUES (?, ?, 'started', 0, ?) "
+                "ON CONFLICT(row) DO UPDATE SET request_hash = excluded.request_hash, state = 'started', "
+                "prev_state = rows.state, prev_error = rows.error, error = NULL, updated = excluded.updated",
+                [(row, digest, now) for row, digest in starts],
+            )
+            self.db.executemany(
+                "UPDATE rows SET state = ?, attempts = attempts + ?, message_sid = ?, sender_id = ?, segments = ?, "
+                "error = ?, http_status = ?, prev_state = NULL, prev_error = NULL, updated = ? WHERE row = ?",
+                [(f.state, f.attempts, f.message_sid, f.sender_id, f.segments, f.error, f.http_status, now, f.row)
+                 for f in finishes],
+            )
+            releases = [(r,) for r in releases]
+            self.db.executemany("DELETE FROM rows WHERE row = ? AND state = 'started' AND prev_state IS NULL",
+                                releases)
+            self.db.executemany(
+                "UPDATE rows SET state = prev_state, error = prev_error, prev_state = NULL, prev_error = NULL "
+                "WHERE row = ? AND state = 'started'",
+                releases,
+            )
+
+    def _transaction(self):
+        db = self.db
+
+        class _Tx:
+            def __enter__(self):
+                db.execute("BEGIN IMMEDIATE")
+
+            def __exit__(self, exc_type, exc, tb):
+                db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+        return _Tx()
+
+    def close(self) -> None:
+        db = getattr(self, "db", None)
+        if db is not None:
+            db.close()
+            self.db = None
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,63 @@
+"""The results file: the user's own sheet, every row in order, plus each row's outcome.
+
+It is built from the check report and the journal alone, so it can be written at
+the end, on interruption, or rebuilt any time later from the journal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from . import tables
+from .journal import STARTED, UNKNOWN, Entry
+from .report import INVALID, SKIPPED, Report
+from .sheet import Sheet
+
+RESULT_COLUMNS = ("Status", "MessageSid", "SenderId", "Segments", "Error", "Attempts")
+PENDING = "pending"
+
+
+def default_results_path(sheet: Sheet) -> Path:
+    """``contacts.csv`` → ``contacts.results.csv``; workbooks → ``contacts.results.xlsx``."""
+    suffix = ".csv" if sheet.kind == "csv" else ".xlsx"
+    return sheet.path.with_name(f"{sheet.path.stem}.results{suffix}")
+
+
+def result_header(sheet: Sheet) -> list[str]:
+    """The sheet's header plus the result columns (renamed if the sheet already has one)."""
+    taken = set(sheet.header)
+    extra = [name if name not in taken else f"batchsms {name}" for name in RESULT_COLUMNS]
+    return list(sheet.header) + extra
+
+
+def outcome_cells(report_row, entry: Entry | None) -> list[str]:
+    """Status, MessageSid, SenderId, Segments, Error, Attempts for one row."""
+    if report_row.status in (INVALID, SKIPPED):
+        reasons = [i for i in report_row.issues if i.severity == "error"] or report_row.issues
+        error = "; ".join(f"{i.code}: {i.message}" for i in reasons)
+        segments = str(report_row.segments.parts) if report_row.segments else ""
+        return [report_row.status, "", "", segments, error, "0"]
+    segments = str(report_row.segments.parts)
+    if entry is None:
+        return [PENDING, "", "", segments, "not sent yet: run the same command again to send it", "0"]
+    state = UNKNOWN if entry.state == STARTED else entry.state
+    error = entry.error or ("in flight when the run stopped" if entry.state == STARTED else "")
+    return [state, entry.message_sid or "", entry.sender_id or "",
+            str(entry.segments if entry.segments is not None else segments), error, str(entry.attempts)]
+
+
+def result_rows(sheet: Sheet, report: Report, entries: dict[int, Entry]) -> Iterator[list[str]]:
+    width = len(sheet.header)
+    for result in report.results:
+        cells = sheet.rows[result.index]
+        cells = cells[:width] + [""] * (width - len(cells))
+        yield cells + outcome_cells(result, entries.get(result.row))
+
+
+def write_results(path: str | Path, sheet: Sheet, report: Report, entries: dict[int, Entry]) -> Path:
+    """Write atomically, in CSV (the input's delimiter) or .xlsx, every cell inert."""
+    path = Path(path)
+    tables.write_table(path, result_header(sheet), result_rows(sheet, report, entries),
+                       delimiter=sheet.delimiter or ",", sheet=sheet.sheet_name or "Results")
+    return path

@@ -1,0 +1,427 @@
+"""A local HTTP server that behaves like the Fone Dynamics API, with fault injection.
+
+Raw asyncio HTTP/1.1 with keep-alive, one write per response and TCP_NODELAY: the
+stock ``ThreadingHTTPServer`` stalls ~43 ms a response on loopback (Nagle plus
+delayed ACK), and a sandbox slower than the client would hide the client's speed.
+
+Faults are drawn per message request: ``429`` and ``503`` refuse without taking the
+message (with Retry-After), ``reset`` drops the connection before taking it, while
+``500`` and ``timeout`` take the message and then fail to answer properly, as a
+real server can: those are the cases a client must never resend blindly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import heapq
+import json
+import random
+import secrets
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from urllib.parse import urlencode, urlsplit
+
+from ..segments import count as count_segments
+from .validation import ApiError, validate
+
+FAULT_KINDS = ("429", "503", "reset", "500", "timeout")
+MAX_LEASES = 5
+LEASE_SECONDS = 30 * 24 * 3600
+DELIVERY_DELAY = 1.0  # seconds from submission to the (simulated) delivery receipt
+
+
+def parse_faults(spec: str | None) -> dict[str, float]:
+    """``"429=0.05,reset=0.01"`` → ``{"429": 0.05, "reset": 0.01}``; raises ValueError with the fix."""
+    faults: dict[str, float] = {}
+    for part in (spec or "").split(","):
+        if not part.strip():
+            continue
+        kind, sep, rate = part.partition("=")
+        kind = kind.strip().lower()
+        if kind not in FAULT_KINDS or not sep:
+            raise ValueError(f"{part.strip()!r}: write KIND=RATE with KIND one of {', '.join(FAULT_KINDS)}")
+        try:
+            value = float(rate)
+        except ValueError:
+            raise ValueError(f"{part.strip()!r}: the rate must be a number between 0 and 1") from None
+        if not 0 <= value <= 1:
+            raise ValueError(f"{part.strip()!r}: the rate must be between 0 and 1")
+        faults[kind] = value
+    if sum(faults.values()) > 1:
+        raise ValueError("the fault rates add up to more than 1")
+    return faults
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
+@dataclass
+class SandboxState:
+    """What the sandbox has taken and done; shared with tests (read it under ``lock``)."""
+
+    messages: dict[str, dict] = field(default_factory=dict)  # MessageSid -> Message resource
+    taken: list[dict] = field(default_factory=list)  # every message body taken, in order
+    leases: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    stats: Counter = field(default_factory=Counter)
+    webhook_calls: list[dict] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    next_lease: int = 0
+
+
+class Sandbox:
+    """The emulated API. ``start()`` runs it on a background thread; ``serve()`` in the foreground."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, account_sid: str = "ACSANDBOX",
+                 auth_token: str | None = None, faults: dict[str, float] | None = None,
+                 latency_ms: float = 0.0, rate: float | None = None, seed: int | None = None,
+                 timeout_hold: float = 60.0) -> None:
+        self.host, self.port = host, port
+        self.account_sid = account_sid
+        self.auth_token = auth_token or secrets.token_hex(16)
+        self.faults = faults or {}
+        self.latency = latency_ms / 1000.0
+        self.rate = rate
+        self.timeout_hold = timeout_hold
+        self.random = random.Random(seed)
+        self.state = SandboxState()
+        self._expected_auth = "Basic " + base64.b64encode(f"{account_sid}:{self.auth_token}".encode()).decode()
+        self._bucket = (float(rate or 0), time.monotonic())
+        self._deliveries: list[tuple[float, str]] = []  # (due, sid) for delivery-receipt webhooks
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._tasks: set[asyncio.Task] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> Sandbox:
+        """Serve on a daemon thread; returns once the port is open."""
+        self._thread = threading.Thread(target=self._run_loop, name="batchsms-sandbox", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        if self._server is None:
+            raise OSError(f"the sandbox could not listen on {self.host}:{self.port}")
+        return self
+
+    def _run_loop(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._open())
+        except OSError:
+            self._ready.set()
+            return
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(self._close())
+        self._loop.close()
+
+    async def _open(self) -> None:
+        self._server = await asyncio.start_server(self._handle, self.host, self.port, backlog=1024,
+                                                  limit=1 << 20)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._spawn(self._ticker())
+
+    async def _close(self) -> None:
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def stop(self) -> None:
+        if self._loop is not None and self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ HTTP
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._tasks.add(asyncio.current_task())
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+                    return
+                lines = head.decode("latin-1").split("\r\n")
+                try:
+                    method, target, _version = lines[0].split(" ", 2)
+                except ValueError:
+                    return
+                headers = {}
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    if name:
+                        headers[name.strip().lower()] = value.strip()
+                length = int(headers.get("content-length") or 0)
+                body = await reader.readexactly(length) if length else b""
+                action = await self._respond(method, target, headers, body, writer)
+                if action == "close" or headers.get("connection", "").lower() == "close":
+                    break
+                if action == "reset":
+                    if sock is not None:  # RST, not FIN: the client sees "connection reset"
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    writer.transport.abort()
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        except asyncio.CancelledError:
+            writer.transport.abort()
+            raise
+        finally:
+            self._tasks.discard(asyncio.current_task())
+            if not writer.is_closing():
+                writer.close()
+
+    @staticmethod
+    def _write(writer: asyncio.StreamWriter, status: int, payload, extra: dict | None = None) -> None:
+        if isinstance(payload, (dict, list)):
+            data, ctype = json.dumps(payload).encode(), "application/json; charset=utf-8"
+        else:
+            data, ctype = str(payload).encode(), "text/html"
+        head = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", f"Content-Type: {ctype}",
+                f"Content-Length: {len(data)}"]
+        head += [f"{k}: {v}" for k, v in (extra or {}).items()]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
+
+    async def _respond(self, method: str, target: str, headers: dict, body: bytes,
+                       writer: asyncio.StreamWriter) -> str | None:
+        path = urlsplit(target).path
+        parts = [p for p in path.split("/") if p]
+        with self.state.lock:
+            self.state.stats["requests"] += 1
+        if headers.get("authorization") != self._expected_auth:
+            with self.state.lock:
+                self.state.stats["401"] += 1
+            self._write(writer, 401, ApiError(401, "Unauthorized", "Invalid AccountSid or auth token").body(),
+                        {"WWW-Authenticate": 'Basic realm="api"'})
+            return None
+        if method == "GET" and len(parts) == 3 and parts[:2] == ["v2", "Messages"]:
+            message = self._get_message(parts[2])
+            if message is None:
+                self._write(writer, 404, ApiError(404, "NotFound", f"No message {parts[2]}").body())
+            else:
+                self._write(writer, 200, {"Message": message})
+            return None
+        if method == "POST" and len(parts) == 4 and parts[:2] == ["v2", "Properties"] \
+                and parts[3] in ("Messages", "BatchMessages"):
+            return await self._post_messages(parts[2], parts[3] == "BatchMessages", body, writer)
+        self._write(writer, 404, ApiError(404, "NotFound", f"No resource {method} {path}").body())
+        return None
+
+    def _limited(self) -> bool:
+        """True when this request is over ``--rate`` (a token bucket one second deep)."""
+        if not self.rate:
+            return False
+        tokens, last = self._bucket
+        now = time.monotonic()
+        tokens = min(self.rate, tokens + (now - last) * self.rate)
+        if tokens < 1:
+            self._bucket = (tokens, now)
+            return True
+        self._bucket = (tokens - 1, now)
+        return False
+
+    def _draw_fault(self) -> str | None:
+        if not self.faults:
+            return None
+        r = self.random.random()
+        for kind in FAULT_KINDS:
+            rate = self.faults.get(kind, 0.0)
+            if r < rate:
+                return kind
+            r -= rate
+        return None
+
+    async def _post_messages(self, property_sid: str, batch: bool, body: bytes,
+                             writer: asyncio.StreamWriter) -> str | None:
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if self._limited():
+            self._count("429", "rate-limited")
+            self._write(writer, 429, ApiError(429, "TooManyRequests", "Rate limit exceeded").body(),
+                        {"Retry-After": "1"})
+            return None
+        fault = self._draw_fault()
+        if fault in ("429", "503"):
+            self._count(fault, f"fault {fault}")
+            self._write(writer, int(fault), ApiError(int(fault), "TryAgain", "Please retry later").body(),
+                        {"Retry-After": "1"})
+            return None
+        if fault == "reset":
+            self._count("reset", "fault reset")
+            return "reset"
+        try:
+            payload = json.loads(body or b"null")
+        except ValueError:
+            self._write(writer, 400, ApiError(400, "InvalidRequest", "The body is not valid JSON").body())
+            return None
+        if batch:
+            items = payload.get("Messages") if isinstance(payload, dict) else None
+            if not isinstance(items, list):
+                self._write(writer, 400, ApiError(400, "InvalidRequest", "Messages must be a list").body())
+                return None
+            answer = []
+            for item in items:
+                try:
+                    answer.append({**self._take(property_sid, item), "ErrorCode": None, "Message": None})
+                except ApiError as exc:
+                    answer.append({"MessageSid": None, "ErrorCode": exc.code, "Message": exc.message})
+            result: tuple[int, object] = (200, answer)
+        else:
+            try:
+                result = (200, {"Message": self._take(property_sid, payload)})
+            except ApiError as exc:
+                self._count(str(exc.status), exc.code)
+                result = (exc.status, exc.body())
+        if fault == "500":  # taken, and then the server falls over
+            self._count("500", "fault 500 (taken)")
+            self._write(writer, 500, "<html><body><h1>500 Internal Server Error</h1></body></html>")
+            return None
+        if fault == "timeout":  # taken, and the answer never comes
+            self._count("timeout", "fault timeout (taken)")
+            await asyncio.sleep(self.timeout_hold)
+            return "close"
+        self._write(writer, *result)
+        return None
+
+    def _count(self, *keys: str) -> None:
+        with self.state.lock:
+            for key in keys:
+                self.state.stats[key] += 1
+
+    # ------------------------------------------------------------------ the API's behaviour
+    def _take(self, property_sid: str, body: object) -> dict:
+        now = time.time()
+        validate(body, now)
+        with self.state.lock:
+            sender = body.get("From") or ""
+            to = body["To"]
+            if not sender:
+                active = [(n, exp) for n, exp in self.state.leases.get(to, []) if exp > now]
+                if len(active) >= MAX_LEASES:
+                    self.state.leases[to] = active
+                    raise ApiError(400, "LeaseLimitExceeded",
+                                   f"There are already {MAX_LEASES} active leases to {to}")
+                self.state.next_lease += 1
+                sender = f"+6140{self.state.next_lease:07d}"
+                active.append((sender, now + LEASE_SECONDS))
+                self.state.leases[to] = active
+            sid = "M" + secrets.token_hex(16).upper()[:31]
+            schedule = body.get("Schedule")
+            due = max(now, schedule) if schedule is not None else now
+            message = {
+                "MessageSid": sid, "AccountSid": self.account_sid, "PropertySid": property_sid,
+                "From": sender, "To": to, "Text": body["Text"],
+                "DeliveryReceipt": body.get("DeliveryReceipt", True),
+                "NumSegments": count_segments(body["Text"]).parts, "Status": "Processing",
+                "Direction": "Transmit", "Scheduled": schedule, "Created": int(now), "Submitted": None,
+                "Delivered": None, "Received": None, "ErrorCode": None, "ExternalId": body.get("ExternalId"),
+                "_due": due, "_body": body,
+            }
+            self.state.messages[sid] = message
+            self.state.taken.append(body)
+            self.state.stats["taken"] += 1
+            if message["DeliveryReceipt"] and body.get("DeliveryReceiptWebhookUri"):
+                heapq.heappush(self._deliveries, (due + DELIVERY_DELAY, sid))
+            return self._public(message)
+
+    def _advance(self, message: dict, now: float) -> None:
+        """Processing until due, then Submitted, then Delivered (when receipts are on)."""
+        if message["Status"] == "Processing" and now >= message["_due"]:
+            message["Status"], message["Submitted"] = "Submitted", int(message["_due"])
+        if message["Status"] == "Submitted" and message["DeliveryReceipt"] and now >= message["_due"] + DELIVERY_DELAY:
+            message["Status"], message["Delivered"] = "Delivered", int(message["_due"] + DELIVERY_DELAY)
+
+    @staticmethod
+    def _public(message: dict) -> dict:
+        return {k: v for k, v in message.items() if not k.startswith("_")}
+
+    def _get_message(self, sid: str) -> dict | None:
+        with self.state.lock:
+            message = self.state.messages.get(sid)
+            if message is None:
+                return None
+            self._advance(message, time.time())
+            return self._public(message)
+
+    async def _ticker(self) -> None:
+        """Deliver due messages and call their delivery-receipt webhooks (loopback only)."""
+        while True:
+            await asyncio.sleep(0.1)
+            now = time.time()
+            while self._deliveries and self._deliveries[0][0] <= now:
+                _, sid = heapq.heappop(self._deliveries)
+                with self.state.lock:
+                    message = self.state.messages[sid]
+                    self._advance(message, now)
+                    public = self._public(message)
+                    body = message["_body"]
+                url = body["DeliveryReceiptWebhookUri"]
+                method = body.get("DeliveryReceiptWebhookMethod", "POST")
+                self._spawn(self._call_webhook(url, method, public))
+
+    async def _call_webhook(self, url: str, method: str, message: dict) -> None:
+        record = {"url": url, "method": method, "MessageSid": message["MessageSid"], "status": None}
+        if not _is_loopback(url):
+            record["status"] = "not called: the sandbox calls loopback webhooks only"
+        else:
+            try:
+                record["status"] = await asyncio.wait_for(self._http(url, method, message), 5)
+            except (OSError, asyncio.TimeoutError) as exc:
+                record["status"] = f"failed: {exc!r}"
+        with self.state.lock:
+            self.state.webhook_calls.append(record)
+
+    @staticmethod
+    async def _http(url: str, method: str, message: dict) -> int:
+        parts = urlsplit(url)
+        fields = {k: v for k, v in message.items() if v is not None}
+        path = parts.path or "/"
+        if method == "GET":
+            query = "&".join(filter(None, [parts.query, urlencode(fields)]))
+            head, data = f"GET {path}?{query} HTTP/1.1\r\nHost: {parts.netloc}\r\n", b""
+        else:
+            data = json.dumps(fields).encode()
+            head = (f"POST {path}{'?' + parts.query if parts.query else ''} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n")
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 80)
+        writer.write((head + "Connection: close\r\n\r\n").encode() + data)
+        await writer.drain()
+        status_line = await reader.readline()
+        writer.close()
+        return int(status_line.split()[1])
+
+    # ------------------------------------------------------------------ reporting
+    def summary(self) -> str:
+        with self.state.lock:
+            stats = dict(self.state.stats)
+        keys = ["requests", "taken", "401", "400", "429", "503", "reset", "500", "timeout"]
+        shown = ", ".join(f"{k} {stats[k]}" for k in keys if stats.get(k))
+        return f"sandbox: {shown or 'no requests'}"

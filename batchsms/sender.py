@@ -1,0 +1,272 @@
+"""Send the planned rows concurrently, rate-limited, journaled, with a progress bar and Ctrl-C handling.
+
+The main thread owns the journal and dispatches; worker threads only make HTTP
+calls. Each loop turn commits, in one transaction, the outcomes that arrived and
+the rows about to go out, then hands those rows to the workers: a row's request
+never leaves before the journal durably says it is in flight, and one fsync
+serves many rows (group commit).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from tqdm import tqdm
+
+from . import fields as F
+from .client import Client, Decision, Outcome
+from .journal import DONE_STATES, FAILED, SCHEDULED, SENT, UNKNOWN, Entry, Finish, Journal, request_hash
+from .report import VALID, Report
+from .rules import MAX_SCHEDULE_BEHIND
+
+RELEASED = "released"
+
+
+@dataclass(slots=True)
+class Job:
+    """One row to send: its Excel row number, request body, fingerprint and segment count."""
+
+    row: int
+    body: dict
+    digest: str
+    segments: int
+
+
+@dataclass
+class Plan:
+    jobs: list[Job]
+    done: int = 0  # rows already sent or scheduled by an earlier run
+    held_unknown: list[int] = field(default_factory=list)  # unknown rows not resent (no --retry-unknown)
+    held_failed: list[int] = field(default_factory=list)
+    mismatched: list[int] = field(default_factory=list)  # rows whose request differs from the journal's
+    limited: int = 0  # rows left for later by --limit
+
+
+def plan(report: Report, entries: dict[int, Entry], *, retry_unknown: bool = False,
+         retry_failed: bool = False, limit: int | None = None) -> Plan:
+    """Which valid rows this run sends, given what the journal says earlier runs did."""
+    result = Plan([])
+    valid_rows = set()
+    for r in report.results:
+        if r.status != VALID:
+            continue
+        valid_rows.add(r.row)
+        digest = request_hash(r.body)
+        entry = entries.get(r.row)
+        job = Job(r.row, r.body, digest, r.segments.parts)
+        if entry is None:
+            result.jobs.append(job)
+        elif entry.state == FAILED:  # refused by the API: never taken, so a changed row may go again
+            if retry_failed or entry.request_hash != digest:
+                result.jobs.append(job)
+            else:
+                result.held_failed.append(r.row)
+        elif entry.request_hash != digest:
+            result.mismatched.append(r.row)
+        elif entry.state in DONE_STATES:
+            result.done += 1
+        elif entry.state == UNKNOWN or entry.state == "started":
+            if retry_unknown:
+                result.jobs.append(job)
+            else:
+                result.held_unknown.append(r.row)
+    for row, entry in entries.items():
+        if row not in valid_rows and entry.state != FAILED:
+            result.mismatched.append(row)  # sent (or maybe sent) before, and now invalid or gone
+    result.mismatched.sort()
+    if limit is not None and len(result.jobs) > limit:
+        result.limited = len(result.jobs) - limit
+        result.jobs = result.jobs[:limit]
+    return result
+
+
+class RateLimiter:
+    """A token bucket: ``rate`` messages a second, bursts up to ``burst``; None means unlimited."""
+
+    def __init__(self, rate: float | None, burst: int = 1, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, float(burst))
+        self.tokens = self.capacity
+        self.clock = clock
+        self.last = clock()
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+
+    def take(self, wanted: int) -> int:
+        """How many of ``wanted`` may go now (and consume them)."""
+        if self.rate is None:
+            return wanted
+        self._refill()
+        granted = min(wanted, int(self.tokens))
+        self.tokens -= granted
+        return granted
+
+    def wait_time(self) -> float:
+        if self.rate is None:
+            return 0.0
+        self._refill()
+        return max(0.0, (1 - self.tokens) / self.rate)
+
+
+@dataclass
+class SendStats:
+    counts: Counter = field(default_factory=Counter)
+    interrupted: bool = False
+    auth_error: str | None = None
+    elapsed: float = 0.0
+
+
+def finish_for(job: Job, outcome: Outcome, now: float) -> Finish | None:
+    """The journal record for an outcome; None when the row was provably never taken (release it)."""
+    if outcome.decision is Decision.ACCEPTED:
+        message = outcome.message
+        schedule = job.body.get(F.SCHEDULE)
+        state = SCHEDULED if schedule is not None and schedule > now else SENT
+        segments = message.get("NumSegments") if isinstance(message.get("NumSegments"), int) else job.segments
+        return Finish(job.row, state, outcome.attempts, message.get("MessageSid"), message.get("From"),
+                      segments, None, outcome.status)
+    if outcome.decision is Decision.FAILED:
+        return Finish(job.row, FAILED, outcome.attempts, error=outcome.error_text, http_status=outcome.status,
+                      segments=job.segments)
+    if outcome.decision is Decision.UNKNOWN:
+        return Finish(job.row, UNKNOWN, outcome.attempts, error=outcome.error_text, http_status=outcome.status,
+                      segments=job.segments)
+    return None  # AUTH (refused before taking) or RETRY cut short by a stop
+
+
+class Sender:
+    """Runs jobs through a client, journaled; see the module docstring."""
+
+    def __init__(self, client: Client, journal: Journal, *, concurrency: int = 8, rate: float | None = None,
+                 quiet: bool = False, drain_timeout: float = 35.0, handle_signals: bool = True) -> None:
+        self.client = client
+        self.journal = journal
+        self.concurrency = max(1, concurrency)
+        self.limiter = RateLimiter(rate, burst=max(1, min(self.concurrency, int(rate or 1))))
+        self.quiet = quiet
+        self.drain_timeout = drain_timeout
+        self.handle_signals = handle_signals
+        self.stop = threading.Event()
+        self.on_interrupt: Callable[[], None] | None = None  # told on the first Ctrl-C
+
+    @contextmanager
+    def _signals(self):
+        if not self.handle_signals or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def first(signum, frame):
+            if self.stop.is_set():  # the second Ctrl-C: out at once; the journal is already durable
+                sys.stderr.write("\nbatchsms: stopped at once; rows in flight will show as unknown\n")
+                os._exit(130)
+            self.stop.set()
+            if self.on_interrupt:
+                self.on_interrupt()
+
+        previous = {s: signal.signal(s, first) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    def run(self, jobs: list[Job]) -> SendStats:
+        stats = SendStats()
+        started_at = time.monotonic()
+        pending = deque(jobs)
+        in_flight: dict[Future, Job] = {}
+        finishes: list[Finish] = []
+        releases: list[int] = []
+        bar = tqdm(total=len(jobs), unit="msg", disable=self.quiet or not jobs, dynamic_ncols=True,
+                   file=sys.stderr, smoothing=0.05)
+        last_postfix = 0.0
+        drain_deadline: float | None = None
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="batchsms-send")
+        try:
+            with self._signals():
+                while (pending and not self.stop.is_set()) or in_flight:
+                    batch: list[Job] = []
+                    if pending and not self.stop.is_set():
+                        free = self.concurrency - len(in_flight)
+                        for _ in range(self.limiter.take(min(free, len(pending)))):
+                            job = pending.popleft()
+                            if self._expired(job):
+                                finishes.append(Finish(
+                                    job.row, FAILED, 0, segments=job.segments,
+                                    error="schedule-in-past: the Schedule time passed more than an hour ago "
+                                          "during the run; fix it and use --retry-failed"))
+                                stats.counts[FAILED] += 1
+                                bar.update(1)
+                            else:
+                                batch.append(job)
+                    if batch or finishes or releases:
+                        self.journal.commit(starts=[(j.row, j.digest) for j in batch],
+                                            finishes=finishes, releases=releases)
+                        finishes, releases = [], []
+                    for job in batch:
+                        in_flight[pool.submit(self.client.send, job.body, self.stop)] = job
+                    if self.stop.is_set() and drain_deadline is None:
+                        drain_deadline = time.monotonic() + self.drain_timeout
+                    if in_flight:
+                        can_dispatch = pending and not self.stop.is_set() and len(in_flight) < self.concurrency
+                        timeout = max(0.001, self.limiter.wait_time()) if can_dispatch else 0.25
+                        done, _ = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
+                        now = time.time()
+                        for future in done:
+                            job = in_flight.pop(future)
+                            outcome = future.result()
+                            if outcome.decision is Decision.AUTH and not stats.auth_error:
+                                stats.auth_error = f"{self.client.url}: the API refused the credentials " \
+                                                   f"({outcome.error_text}); check BATCHSMS_ACCOUNT_SID, " \
+                                                   "BATCHSMS_AUTH_TOKEN and the property"
+                                self.stop.set()
+                            record = finish_for(job, outcome, now)
+                            if record is None:
+                                releases.append(job.row)
+                                stats.counts[RELEASED] += 1
+                            else:
+                                finishes.append(record)
+                                stats.counts[record.state] += 1
+                                bar.update(1)
+                        if not self.quiet and time.monotonic() - last_postfix > 0.2:
+                            last_postfix = time.monotonic()
+                            bar.set_postfix_str(self._postfix(stats.counts), refresh=False)
+                        if drain_deadline is not None and time.monotonic() > drain_deadline:
+                            break
+                    elif pending and not self.stop.is_set():
+                        time.sleep(self.limiter.wait_time())
+                # Rows still in flight after the drain: their answer will never be read.
+                now = time.time()
+                for job in in_flight.values():
+                    finishes.append(Finish(job.row, UNKNOWN, 1, segments=job.segments,
+                                           error="still waiting for the API's answer when the run stopped"))
+                    stats.counts[UNKNOWN] += 1
+                self.journal.commit(finishes=finishes, releases=releases)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+            bar.set_postfix_str(self._postfix(stats.counts), refresh=False)
+            bar.close()
+        stats.interrupted = self.stop.is_set() and stats.auth_error is None
+        stats.elapsed = time.monotonic() - started_at
+        return stats
+
+    @staticmethod
+    def _expired(job: Job) -> bool:
+        schedule = job.body.get(F.SCHEDULE)
+        return schedule is not None and schedule < time.time() - MAX_SCHEDULE_BEHIND
+
+    @staticmethod
+    def _postfix(counts: Counter) -> str:
+        return " ".join(f"{k}={counts[k]}" for k in (SENT, SCHEDULED, FAILED, UNKNOWN) if counts[k]) or "starting"
