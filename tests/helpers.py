@@ -19,12 +19,18 @@ def write_csv(path: Path, rows: list[list[str]], *, encoding: str = "utf-8", del
     return path
 
 
-def write_xlsx(path: Path, rows: list[list[object]], *, title: str = "Sheet1", extra_sheets=()) -> Path:
+def write_xlsx(path: Path, rows: list[list[object]], *, title: str = "Sheet1", extra_sheets=(),
+               formulas: bool = True) -> Path:
+    """A workbook; with ``formulas=False`` a cell text starting with = is stored as text, not a formula."""
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = title
     for row in rows:
         ws.append(row)
+        if not formulas:
+            for cell in ws[ws.max_row]:
+                if isinstance(cell.value, str) and cell.value.startswith("="):
+                    cell.data_type = "s"
     for name in extra_sheets:
         wb.create_sheet(name)
     wb.save(path)

@@ -1,0 +1,5 @@
+"""``python -m batchsms``: the same as the ``batchsms`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,26 @@
+import pytest
+
+from batchsms.sandbox import Sandbox
+
+
+@pytest.fixture
+def sandbox():
+    """A real sandbox API on a loopback port, no faults."""
+    with Sandbox(port=0, seed=1) as server:
+        yield server
+
+
+@pytest.fixture
+def make_sandbox():
+    """Start sandboxes with options; all are stopped after the test."""
+    servers = []
+
+    def make(**kwargs):
+        kwargs.setdefault("seed", 1)
+        server = Sandbox(port=0, **kwargs).start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()

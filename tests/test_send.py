@@ -1,0 +1,289 @@
+"""``batchsms send`` end to end against a real sandbox on a loopback port."""
+
+import collections
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import openpyxl
+import pytest
+from click.testing import CliRunner
+
+from batchsms import cli
+from batchsms.cli import main
+
+from .helpers import write_csv, write_xlsx
+
+
+def contacts(n, start=0):
+    """n valid, distinct recipients with an ExternalId to find each row in what the sandbox took."""
+    return [["Mobile", "Name", "ExternalId"]] + [
+        [f"04{12000000 + i:08d}", f"Name{i}", f"id{i}"] for i in range(start, start + n)
+    ]
+
+
+def env_for(server, tmp_path, token=None):
+    return {
+        "BATCHSMS_BASE_URL": server.url, "BATCHSMS_ACCOUNT_SID": server.account_sid,
+        "BATCHSMS_AUTH_TOKEN": token or server.auth_token, "BATCHSMS_PROPERTY_SID": "PS1",
+        "XDG_CONFIG_HOME": str(tmp_path / "config"), "BATCHSMS_CONFIG": "",
+    }
+
+
+def send(server, tmp_path, *args, token=None, **kwargs):
+    argv = ["send", *[str(a) for a in args]]
+    if "--yes" not in argv:
+        argv.append("--yes")
+    return CliRunner().invoke(main, argv, env=env_for(server, tmp_path, token), catch_exceptions=False, **kwargs)
+
+
+def read_results(path):
+    if str(path).endswith(".xlsx"):
+        ws = openpyxl.load_workbook(path).active
+        rows = [["" if c.value is None else str(c.value) for c in row] for row in ws.iter_rows()]
+    else:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.reader(fh))
+    header = rows[0]
+    return [dict(zip(header, r, strict=True)) for r in rows[1:]]
+
+
+def taken_ids(server):
+    with server.state.lock:
+        return [b.get("ExternalId") for b in server.state.taken]
+
+
+def test_every_valid_row_arrives_once_with_the_right_fields(sandbox, tmp_path):
+    rows = contacts(40)
+    rows[5][0] = "12345"  # invalid: never sent
+    rows[9] = ["+61 412 000 001", "Name8", "dup"]  # same recipient as row 3: a warning, still sent
+    sheet = write_csv(tmp_path / "c.csv", rows)
+    schedule = int(time.time()) + 3600
+    result = send(sandbox, tmp_path, sheet, "--text", "Hi {{ Name }}", "--from", "CityDental",
+                  "--schedule", str(schedule), "--no-delivery-receipt", "--quiet")
+    assert result.exit_code == 1, result.output  # one invalid row
+    with sandbox.state.lock:
+        taken = {b["ExternalId"]: b for b in sandbox.state.taken}
+    assert len(sandbox.state.taken) == 39 == len(taken)
+    assert taken["id0"] == {"From": "CityDental", "To": "+61412000000", "Text": "Hi Name0", "Schedule": schedule,
+                            "DeliveryReceipt": False, "ExternalId": "id0"}
+    results = read_results(tmp_path / "c.results.csv")
+    assert [r["Status"] for r in results].count("scheduled") == 39
+    assert results[4]["Status"] == "invalid" and "invalid-phone" in results[4]["Error"]
+    for r in results:
+        if r["Status"] == "scheduled":
+            assert r["MessageSid"] in sandbox.state.messages and r["SenderId"] == "CityDental"
+
+
+def test_leased_sender_id_is_reported(sandbox, tmp_path):
+    sheet = write_csv(tmp_path / "c.csv", contacts(3))
+    assert send(sandbox, tmp_path, sheet, "--text", "x").exit_code == 0
+    results = read_results(tmp_path / "c.results.csv")
+    assert all(r["SenderId"].startswith("+6140") and r["Status"] == "sent" for r in results)
+    assert [r["Attempts"] for r in results] == ["1", "1", "1"]
+
+
+def test_faults_never_double_send_nor_claim_untaken_rows(make_sandbox, tmp_path):
+    server = make_sandbox(faults={"429": 0.1, "503": 0.05, "reset": 0.05, "500": 0.05, "timeout": 0.03},
+                          timeout_hold=2)
+    sheet = write_csv(tmp_path / "c.csv", contacts(200))
+    result = send(server, tmp_path, sheet, "--text", "Hi {{ Name }}", "--read-timeout", "0.5",
+                  "--concurrency", "16", "--quiet")
+    assert result.exit_code == 1  # some rows are unknown
+    ids = taken_ids(server)
+    assert len(ids) == len(set(ids)), "a row reached the API twice"
+    results = read_results(tmp_path / "c.results.csv")
+    statuses = collections.Counter(r["Status"] for r in results)
+    assert statuses["sent"] > 100 and statuses["unknown"] > 0 and statuses["pending"] == 0
+    for r in results:
+        if r["Status"] == "sent":
+            assert r["MessageSid"] in server.state.messages  # never marked sent unless taken
+    # 500 and timeout took the message; the unknown rows include them, and nothing proves otherwise
+    assert server.state.stats["500"] + server.state.stats["timeout"] <= statuses["unknown"]
+    # Running again sends nothing new: unknown rows wait for a person.
+    again = send(server, tmp_path, sheet, "--text", "Hi {{ Name }}", "--quiet")
+    assert again.exit_code == 1 and "unknown, not resent" in again.output
+    assert len(taken_ids(server)) == len(ids)
+
+
+def test_limit_then_resume_sends_each_row_once(sandbox, tmp_path):
+    sheet = write_csv(tmp_path / "c.csv", contacts(30))
+    first = send(sandbox, tmp_path, sheet, "--text", "x", "--limit", "10")
+    assert first.exit_code == 0 and "left for a later run by --limit: 20" in first.output
+    assert collections.Counter(r["Status"] for r in read_results(tmp_path / "c.results.csv")) == {
+        "sent": 10, "pending": 20}
+    second = send(sandbox, tmp_path, sheet, "--text", "x")
+    assert second.exit_code == 0 and "already sent by an earlier run: 10" in second.output
+    ids = taken_ids(sandbox)
+    assert sorted(ids) == sorted(f"id{i}" for i in range(30))
+
+
+def test_changed_sheet_is_refused_until_restart(sandbox, tmp_path):
+    sheet = write_csv(tmp_path / "c.csv", contacts(5))
+    assert send(sandbox, tmp_path, sheet, "--text", "v1").exit_code == 0
+    result = CliRunner().invoke(main, ["send", str(sheet), "--text", "v2", "--yes"],
+                                env=env_for(sandbox, tmp_path))
+    assert result.exit_code == 2
+    assert "rows 2, 3, 4, 5, 6 differ from what this journal sent" in result.output
+    assert len(sandbox.state.taken) == 5
+    restarted = send(sandbox, tmp_path, sheet, "--text", "v2", "--restart")
+    assert restarted.exit_code == 0 and len(sandbox.state.taken) == 10
+    assert list(tmp_path.glob("c.results.csv.journal.*.bak"))
+
+
+def test_journal_is_tied_to_its_target(sandbox, make_sandbox, tmp_path):
+    sheet = write_csv(tmp_path / "c.csv", contacts(2))
+    assert send(sandbox, tmp_path, sheet, "--text", "x").exit_code == 0
+    other = make_sandbox()
+    result = CliRunner().invoke(main, ["send", str(sheet), "--text", "x", "--yes"], env=env_for(other, tmp_path))
+    assert result.exit_code == 2 and "this journal records a send to" in result.output
+    assert other.state.taken == []
+
+
+def test_refused_credentials_stop_the_run_at_once(sandbox, tmp_path):
+    sheet = write_csv(tmp_path / "c.csv", contacts(100))
+    result = CliRunner().invoke(main, ["send", str(sheet), "--text", "x", "--yes", "--quiet", "--concurrency", "4"],
+                                env=env_for(sandbox, tmp_path, token="wrong-token"))
+    assert result.exit_code == 2
+    assert "refused the credentials" in result.output and "wrong-token" not in result.output
+    assert sandbox.state.stats["401"] <= 4 and sandbox.state.taken == []
+    results = read_results(tmp_path / "c.results.csv")
+    assert {r["Status"] for r in results} == {"pending"}
+    assert send(sandbox, tmp_path, sheet, "--text", "x", "--quiet").exit_code == 0
+    assert len(sandbox.state.taken) == 100
+
+
+def test_no_terminal_and_no_yes_refuses(sandbox, tmp_path):
+    sheet = write_csv(tmp_path / "c.csv", contacts(2))
+    result = CliRunner().invoke(main, ["send", str(sheet), "--text", "x"], env=env_for(sandbox, tmp_path))
+    assert result.exit_code == 2 and "add --yes" in result.output
+    assert sandbox.state.taken == []
+
+
+def test_confirmation_names_messages_and_segments(sandbox, tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "interactive", lambda: True)
+    sheet = write_csv(tmp_path / "c.csv", contacts(3))
+    result = CliRunner().invoke(main, ["send", str(sheet), "--text", "x" * 200], input="n\n",
+                                env=env_for(sandbox, tmp_path))
+    assert "Send 3 messages (6 segments) to" in result.output
+    assert result.exit_code == 1 and sandbox.state.taken == []
+
+
+def test_no_credentials_is_a_clear_error(tmp_path):
+    sheet = write_csv(tmp_path / "c.csv", contacts(1))
+    result = CliRunner().invoke(main, ["send", str(sheet), "--text", "x", "--yes"],
+                                env={"BATCHSMS_ACCOUNT_SID": "", "BATCHSMS_AUTH_TOKEN": "", "BATCHSMS_CONFIG": "",
+                                     "XDG_CONFIG_HOME": str(tmp_path)})
+    assert result.exit_code == 2 and "no credentials" in result.output and "--sandbox" in result.output
+
+
+def test_built_in_sandbox_needs_no_credentials(tmp_path):
+    sheet = write_csv(tmp_path / "c.csv", contacts(4))
+    result = CliRunner().invoke(main, ["send", str(sheet), "--text", "x", "--sandbox", "--yes", "--json"],
+                                env={"XDG_CONFIG_HOME": str(tmp_path), "BATCHSMS_CONFIG": ""})
+    assert result.exit_code == 0, result.output
+    assert '"sent": 4' in result.output
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_results_keep_the_sheet_and_keep_formulas_inert(sandbox, tmp_path, suffix):
+    rows = [["Mobile", "Name", "Note"], ["0412000001", "=HYPERLINK(\"http://evil\")", "@SUM(1)"],
+            ["+61412000002", "-2+3", "+61 412"], ["bad", "Ann", "x"]]
+    if suffix == ".csv":
+        sheet = write_csv(tmp_path / "c.csv", rows)
+    else:
+        sheet = write_xlsx(tmp_path / "c.xlsx", rows, formulas=False)
+    result = send(sandbox, tmp_path, sheet, "--text", "Hi")
+    assert result.exit_code == 1
+    path = tmp_path / f"c.results{suffix}"
+    results = read_results(path)
+    assert list(results[0]) == ["Mobile", "Name", "Note", "Status", "MessageSid", "SenderId", "Segments", "Error",
+                                "Attempts"]
+    if suffix == ".csv":
+        assert [r["Name"] for r in results] == ["'=HYPERLINK(\"http://evil\")", "'-2+3", "Ann"]
+        assert [r["Note"] for r in results] == ["'@SUM(1)", "+61 412", "x"]
+    else:
+        assert [r["Name"] for r in results] == ["=HYPERLINK(\"http://evil\")", "-2+3", "Ann"]
+        ws = openpyxl.load_workbook(path).active
+        assert all(c.data_type == "s" for row in ws.iter_rows() for c in row if c.value is not None)
+    assert [r["Mobile"] for r in results] == ["0412000001", "+61412000002", "bad"]
+    assert [r["Status"] for r in results] == ["sent", "sent", "invalid"]
+
+
+def _run_subprocess(server, tmp_path, sheet, *extra):
+    env = {**os.environ, **env_for(server, tmp_path)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "batchsms", "send", str(sheet), "--text", "Hi {{ Name }}", "--yes", "--quiet",
+         "--concurrency", "4", *extra],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def _wait_for_taken(server, n, timeout=20):
+    deadline = time.time() + timeout
+    while len(server.state.taken) < n and time.time() < deadline:
+        time.sleep(0.01)
+    assert len(server.state.taken) >= n, "the sender never got going"
+
+
+def test_sigkill_mid_run_then_rerun_sends_nothing_twice(make_sandbox, tmp_path):
+    server = make_sandbox(latency_ms=20)
+    sheet = write_csv(tmp_path / "c.csv", contacts(300))
+    proc = _run_subprocess(server, tmp_path, sheet)
+    _wait_for_taken(server, 60)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    killed_at = len(server.state.taken)
+    assert killed_at < 300
+    rerun = _run_subprocess(server, tmp_path, sheet)
+    out, err = rerun.communicate(timeout=60)
+    assert rerun.returncode == 1, err  # the rows in flight at the kill are unknown
+    ids = taken_ids(server)
+    assert len(ids) == len(set(ids)), "a row reached the API twice"
+    results = read_results(tmp_path / "c.results.csv")
+    statuses = collections.Counter(r["Status"] for r in results)
+    assert statuses["sent"] + statuses["unknown"] == 300
+    assert 0 < statuses["unknown"] <= 4  # at most the requests in flight (concurrency 4)
+    assert "were in flight when the last run stopped" in out
+    for r in results:
+        if r["Status"] == "sent":
+            assert r["MessageSid"] in server.state.messages
+
+
+def test_ctrl_c_drains_saves_and_prints_the_resume_command(make_sandbox, tmp_path):
+    server = make_sandbox(latency_ms=20)
+    sheet = write_csv(tmp_path / "c.csv", contacts(300))
+    proc = _run_subprocess(server, tmp_path, sheet)
+    _wait_for_taken(server, 40)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "run the same command again" in err and "batchsms send" in err
+    results = read_results(tmp_path / "c.results.csv")
+    statuses = collections.Counter(r["Status"] for r in results)
+    assert statuses["unknown"] == 0 and statuses["pending"] > 0  # in-flight requests were let finish
+    assert statuses["sent"] == len(server.state.taken)
+    rerun = _run_subprocess(server, tmp_path, sheet)
+    rerun.communicate(timeout=60)
+    assert rerun.returncode == 0
+    ids = taken_ids(server)
+    assert sorted(ids) == sorted(f"id{i}" for i in range(300))
+
+
+def test_results_are_rebuilt_from_the_journal(sandbox, tmp_path):
+    sheet = write_csv(tmp_path / "c.csv", contacts(5))
+    assert send(sandbox, tmp_path, sheet, "--text", "x").exit_code == 0
+    results = tmp_path / "c.results.csv"
+    before = results.read_bytes()
+    results.unlink()
+    assert send(sandbox, tmp_path, sheet, "--text", "x").exit_code == 0
+    assert results.read_bytes() == before and len(sandbox.state.taken) == 5
+
+
+def test_sandbox_is_named_in_the_readme_quick_start():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert "--sandbox" in readme
