@@ -198,11 +198,13 @@ class Sender:
             with self._signals():
                 while (pending and not self.stop.is_set()) or in_flight:
                     batch: list[Job] = []
+                    expired: list[Job] = []
                     if pending and not self.stop.is_set():
                         free = self.concurrency - len(in_flight)
                         for _ in range(self.limiter.take(min(free, len(pending)))):
                             job = pending.popleft()
                             if self._expired(job):
+                                expired.append(job)
                                 finishes.append(Finish(
                                     job.row, FAILED, 0, segments=job.segments,
                                     error="schedule-in-past: the Schedule time passed more than an hour ago "
@@ -212,7 +214,7 @@ class Sender:
                             else:
                                 batch.append(job)
                     if batch or finishes or releases:
-                        self.journal.commit(starts=[(j.row, j.digest) for j in batch],
+                        self.journal.commit(starts=[(j.row, j.digest) for j in batch + expired],
                                             finishes=finishes, releases=releases)
                         finishes, releases = [], []
                     for job in batch:

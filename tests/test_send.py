@@ -287,3 +287,29 @@ def test_results_are_rebuilt_from_the_journal(sandbox, tmp_path):
 def test_sandbox_is_named_in_the_readme_quick_start():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert "--sandbox" in readme
+
+
+def test_retry_unknown_resends_only_the_unknown_rows(make_sandbox, tmp_path):
+    server = make_sandbox(faults={"500": 0.3}, seed=3)
+    sheet = write_csv(tmp_path / "c.csv", contacts(40))
+    assert send(server, tmp_path, sheet, "--text", "x", "--quiet").exit_code == 1
+    unknown = [r["ExternalId"] for r in read_results(tmp_path / "c.results.csv") if r["Status"] == "unknown"]
+    assert unknown
+    before = len(server.state.taken)
+    server.faults = {}
+    again = send(server, tmp_path, sheet, "--text", "x", "--quiet", "--retry-unknown")
+    assert again.exit_code == 0
+    assert sorted(taken_ids(server)[before:]) == sorted(unknown)
+    results = read_results(tmp_path / "c.results.csv")
+    assert {r["Status"] for r in results} == {"sent"}
+    assert all(r["Attempts"] == "2" for r in results if r["ExternalId"] in unknown)
+
+
+def test_retry_failed_after_fixing_nothing_resends_failed_rows(sandbox, tmp_path):
+    rows = [["Mobile", "Name"]] + [["0412000001", f"n{i}"] for i in range(7)]  # 7 leases to one number
+    sheet = write_csv(tmp_path / "c.csv", rows)
+    result = send(sandbox, tmp_path, sheet, "--text", "{{ Name }}", "--quiet")
+    assert result.exit_code == 1  # rows 7 and 8 break the 5-lease rule: invalid, never sent
+    statuses = [r["Status"] for r in read_results(tmp_path / "c.results.csv")]
+    assert statuses == ["sent"] * 5 + ["invalid"] * 2
+    assert len(sandbox.state.taken) == 5
