@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from . import fields as F
 from . import rules
 from .errors import ConfigError, SheetError
+from .perf import gc_paused
 from .phones import PhoneBook
 from .report import INVALID, SKIPPED, VALID, Issue, Report, RowResult
 from .rules import ERROR, WARNING, Problem
@@ -237,8 +238,9 @@ def apply_batch_rules(results: list[RowResult], options: CheckOptions, to_label:
 def check_sheet(sheet: Sheet, options: CheckOptions) -> Report:
     """Validate every row of ``sheet``."""
     checker = RowChecker(sheet, options)
-    results = [checker.check(i) for i in range(len(sheet.rows))]
-    apply_batch_rules(results, options, sheet.column_of(F.TO) or "To")
+    with gc_paused():
+        results = [checker.check(i) for i in range(len(sheet.rows))]
+        apply_batch_rules(results, options, sheet.column_of(F.TO) or "To")
     return Report(results)
 
 

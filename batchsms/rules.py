@@ -117,7 +117,7 @@ def check_text(text: str, max_segments: int) -> tuple[seg.Segments | None, list[
             f"{'characters' if counted.encoding == 'GSM-7' else 'UTF-16 units'}); the limit is "
             f"{max_segments} (--max-segments); shorten it",
         ))
-    if counted.encoding == "UCS-2":
+    if counted.encoding == "UCS-2" and counted.parts > 1:  # one part either way saves nothing
         replaced = seg.gsm7_replacement(text)
         if replaced is not None:
             saved = counted.parts - seg.count(replaced).parts

@@ -8,6 +8,7 @@ does not fit in what is left of a part, the part ends early.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -32,6 +33,10 @@ REPLACEABLE: dict[str, str] = {
     "\u200b": "", "\ufeff": "", "\t": " ",
 }
 _REPLACE_TABLE = str.maketrans(REPLACEABLE)
+# One C-level scan answers "any character outside GSM-7?" and "any extension character?".
+_NON_GSM7 = re.compile("[^" + re.escape("".join(sorted(GSM7_ALL))) + "]")
+_EXTENSION = re.compile("[" + re.escape("".join(sorted(GSM7_EXTENSION))) + "]")
+_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +50,7 @@ class Segments:
 
 def is_gsm7(text: str) -> bool:
     """True when every character is in the GSM 03.38 basic or extension table."""
-    return set(text) <= GSM7_ALL
+    return _NON_GSM7.search(text) is None
 
 
 def _greedy_parts(costs, part_size: int) -> int:
@@ -62,9 +67,8 @@ def _greedy_parts(costs, part_size: int) -> int:
 
 def count(text: str) -> Segments:
     """Count the segments ``text`` takes; an empty text takes none."""
-    chars = set(text)
-    if chars <= GSM7_ALL:
-        extension = sum(text.count(c) for c in chars & GSM7_EXTENSION) if chars & GSM7_EXTENSION else 0
+    if _NON_GSM7.search(text) is None:
+        extension = len(_EXTENSION.findall(text))
         septets = len(text) + extension
         if septets == 0:
             return Segments("GSM-7", 0, 0)
@@ -74,10 +78,11 @@ def count(text: str) -> Segments:
             return Segments("GSM-7", septets, -(-septets // GSM7_PART))
         costs = (2 if c in GSM7_EXTENSION else 1 for c in text)
         return Segments("GSM-7", septets, _greedy_parts(costs, GSM7_PART))
-    units = len(text.encode("utf-16-le")) // 2
+    astral = len(_ASTRAL.findall(text))
+    units = len(text) + astral  # characters beyond the BMP take two UTF-16 code units
     if units <= UCS2_SINGLE:
         return Segments("UCS-2", units, 1)
-    if units == len(text):  # no surrogate pairs: nothing can straddle a boundary
+    if not astral:  # no surrogate pairs: nothing can straddle a boundary
         return Segments("UCS-2", units, -(-units // UCS2_PART))
     costs = (2 if ord(c) > 0xFFFF else 1 for c in text)
     return Segments("UCS-2", units, _greedy_parts(costs, UCS2_PART))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .errors import SheetError
 from .fields import FIELDS, TO, canonical_field, field_for_header, header_key
+from .perf import gc_paused
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
@@ -175,7 +176,12 @@ def load(
 
     ``columns`` holds explicit ``(field, header)`` mappings that win over header names.
     """
-    path = Path(path)
+    with gc_paused():
+        return _load(Path(path), sheet, header_row, encoding, delimiter, columns)
+
+
+def _load(path: Path, sheet: str | None, header_row: int, encoding: str | None, delimiter: str | None,
+          columns: Sequence[tuple[str, str]]) -> Sheet:
     if not path.exists():
         raise SheetError(f"{path}: no such file")
     if path.is_dir():
@@ -206,7 +212,7 @@ def load(
     rows: list[list[str]] = []
     numbers: list[int] = []
     for number, record in enumerate(records[header_row:], start=header_row + 1):
-        if not any(c.strip() for c in record):
+        if not "".join(record).strip():
             continue
         if len(record) < width:
             record = record + [""] * (width - len(record))

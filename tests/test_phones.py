@@ -1,6 +1,9 @@
+import random
+
+import phonenumbers
 import pytest
 
-from batchsms.phones import PhoneBook
+from batchsms.phones import MOBILE_TYPES, PhoneBook
 
 
 @pytest.mark.parametrize(
@@ -55,3 +58,76 @@ def test_unknown_country_is_refused():
 def test_verdicts_are_cached():
     book = PhoneBook("AU")
     assert book.normalise("0412345678") is book.normalise("0412345678")
+
+
+# --------------------------------------------------------------------------- the fast path is exact
+
+REGIONS = ["AU", "NZ", "US", "CA", "GB", "DE", "FR", "IT", "IN", "SG", "BR", "AR", "MX", "JP", "ZA", "CN", "IE",
+           "NL", "HK", "PH"]
+FORMATS = [
+    phonenumbers.PhoneNumberFormat.E164, phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+    phonenumbers.PhoneNumberFormat.NATIONAL, phonenumbers.PhoneNumberFormat.RFC3966,
+]
+
+
+def reference(raw, country):
+    """What a naive caller of phonenumbers gets: parse, is_valid_number, format, number_type."""
+    try:
+        number = phonenumbers.parse(raw.strip(), country)
+    except phonenumbers.NumberParseException:
+        return None, False
+    if not phonenumbers.is_valid_number(number):
+        return None, False
+    kind = phonenumbers.number_type(number)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), kind in MOBILE_TYPES
+
+
+def generated_numbers(seed=11, count=4000):
+    rng = random.Random(seed)
+    for region in REGIONS:
+        for kind in range(12):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            for fmt in FORMATS:
+                yield phonenumbers.format_number(example, fmt).replace("tel:", "")  # letters: our own rule
+            e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+            yield e164[1:]  # the plus dropped, as Excel does
+            yield "0" + str(example.national_number)
+    for _ in range(count):
+        length = rng.randint(3, 16)
+        digits = "".join(rng.choice("0123456789") for _ in range(length))
+        style = rng.randrange(6)
+        if style == 0:
+            digits = "+" + digits
+        elif style == 1:
+            digits = "0" + digits
+        elif style == 2:
+            digits = "61" + digits
+        elif style == 3:
+            digits = "04" + digits[:8]
+        elif style == 4:
+            digits = "+614" + digits[:8]
+        yield " ".join(digits[i:i + rng.randint(2, 4)] for i in range(0, len(digits), 3)) if rng.random() < 0.5 \
+            else digits
+
+
+@pytest.mark.parametrize("country", ["AU", "US", "GB", "NZ", "DE", "IN", "BR", "AR"])
+def test_fast_path_gives_phonenumbers_verdict(country):
+    fast, slow = PhoneBook(country), PhoneBook(country, fast=False)
+    answered = 0
+    for raw in generated_numbers(seed=hash(country) % 1000):
+        expected = reference(raw, country)
+        got = fast.normalise(raw)
+        assert (got.e164, got.mobile) == expected, raw
+        assert (slow.normalise(raw).e164, slow.normalise(raw).mobile) == expected, raw
+        answered += fast._fast.verdict(raw.lstrip().startswith("+"), "".join(c for c in raw if c.isdigit())) \
+            is not None
+    assert answered > 500  # the fast path did answer for a good share of them
+
+
+def test_fast_path_answers_the_common_australian_forms():
+    fast = PhoneBook("AU")._fast
+    for plus, digits in [(False, "0412345678"), (True, "61412345678"), (False, "61412345678"), (False, "412345678")]:
+        assert fast.verdict(plus, digits) == ("+61412345678", phonenumbers.PhoneNumberType.MOBILE)
+    assert fast.verdict(False, "0011 61412345678".replace(" ", "")) is None  # IDD: left to phonenumbers

@@ -55,3 +55,29 @@ def test_trailing_newline_of_a_template_file_is_dropped(tmp_path):
     path = tmp_path / "t.txt"
     path.write_text("Hi {{ First_Name }}\n", encoding="utf-8")
     assert MessageTemplate.from_file(path, HEADER).render(["Ann", "", "", ""]) == "Hi Ann"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "Hi {{ First_Name }}, {{ Clinic }}!",
+        "{{First_Name}}{{Mobile}} {braces} }} {{ '{{' }}",
+        "Line one\n  {{- First_Name }}\nLine two {{ row['Clinic'] }}",
+        "{% if First_Name %}Hi {{ First_Name }}{% endif %} {{ Clinic | upper }}",
+        "{% raw %}{{ not a var }}{% endraw %} {{ _2nd_Visit }}",
+        "Plain text only.\n",
+        "",
+    ],
+)
+def test_fast_substitution_renders_exactly_as_jinja(source):
+    fast = MessageTemplate(source, HEADER)
+    slow = MessageTemplate(source, HEADER)
+    slow._fast = None
+    for cells in (["Ann", "0412", "yes", "Bondi"], ["{{ x }}", "{}", "{0}", "%s"], ["Zoë 🌸", "", "", "a}b{c"]):
+        assert fast.render(cells) == slow.render(cells)
+
+
+def test_fast_substitution_is_used_for_plain_templates():
+    assert MessageTemplate("Hi {{ First_Name }}", HEADER)._fast == ("Hi {}", [0])
+    assert MessageTemplate("Hi {{ First_Name | upper }}", HEADER)._fast is None
+    assert MessageTemplate("Hi {{ Nope }}", HEADER)._fast is None  # Jinja reports the missing variable

@@ -1,0 +1,127 @@
+"""Shared pieces of the benchmarks: seeded contact data, timing of child processes, Markdown tables.
+
+Every figure comes from a child process (wall time and its own peak RSS from
+``wait4``), so one benchmark's memory never inflates another's.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import platform
+import random
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+TEMPLATE = "Hi {{ First_Name }}, your {{ Clinic }} appointment is confirmed. Reply STOP to opt out."
+HEADER = ["First Name", "Last Name", "Mobile", "Clinic", "ExternalId"]
+
+FIRST = ["Olivia", "Jack", "Charlotte", "William", "Amelia", "Noah", "Isla", "Oliver", "Mia", "Leo", "Ava",
+         "Henry", "Grace", "Lucas", "Chloe", "Thomas", "Zoe", "James", "Ruby", "Ethan"]
+UCS2_FIRST = ["Zoë 🌸", "Łukasz", "Nguyễn", "José’s", "Chloé ❤"]
+LAST = ["Smith", "Jones", "Williams", "Brown", "Wilson", "Taylor", "Nguyen", "Johnson", "Martin", "White"]
+CLINICS = ["Bondi Dental", "Parramatta Dental", "Newtown Dental", "Manly Dental"]
+
+
+def contact_rows(n: int, seed: int = 42, *, invalid: float = 0.10, ucs2: float = 0.20, dupes: float = 0.02):
+    """n realistic rows: mixed national/international formats, ~10% invalid, ~20% UCS-2, some duplicates."""
+    rng = random.Random(seed)
+    recent: list[str] = []
+    for i in range(n):
+        r = rng.random()
+        if r < dupes and recent:
+            mobile = rng.choice(recent)
+        elif r < dupes + invalid:
+            mobile = rng.choice([f"0412 345 6{rng.randint(0, 9)}", f"12345{rng.randint(0, 99)}",
+                                 f"04{rng.randint(0, 99999999):08d}X", "", f"+61 2{rng.randint(0, 999):03d}"])
+        else:
+            digits = f"4{rng.randint(0, 3)}{rng.randint(0, 9999999):07d}"
+            form = rng.randrange(4)
+            mobile = (f"0{digits[:3]} {digits[3:6]} {digits[6:]}", f"+61 {digits[:3]} {digits[3:6]} {digits[6:]}",
+                      f"61{digits}", f"0{digits}")[form]
+            if len(recent) < 1000:
+                recent.append(mobile)
+        first = rng.choice(UCS2_FIRST) if rng.random() < ucs2 else rng.choice(FIRST)
+        yield [first, rng.choice(LAST), mobile, rng.choice(CLINICS), f"c{i}"]
+
+
+def write_contacts_csv(n: int, seed: int = 42) -> Path:
+    """The CSV for n rows, made once and kept in benchmarks/data/."""
+    DATA.mkdir(exist_ok=True)
+    path = DATA / f"contacts_{n}_{seed}.csv"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(HEADER)
+            writer.writerows(contact_rows(n, seed))
+        tmp.rename(path)
+    return path
+
+
+def template_file() -> Path:
+    DATA.mkdir(exist_ok=True)
+    path = DATA / "bench_template.txt"
+    path.write_text(TEMPLATE + "\n", encoding="utf-8")
+    return path
+
+
+@dataclass
+class Measure:
+    name: str
+    rows: int
+    seconds: float
+    peak_rss_mb: float
+    returncode: int
+    output: str = ""
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def run_child(name: str, rows: int, argv: list[str], env: dict | None = None, ok=(0, 1)) -> Measure:
+    """Run argv as a child; wall time and the child's own peak RSS."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {})}, cwd=ROOT)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in ok:
+        sys.stderr.write(out)
+        raise SystemExit(f"{name}: exit code {proc.returncode}")
+    return Measure(name, rows, seconds, usage.ru_maxrss / 1024, proc.returncode, out)
+
+
+def python_child(code: str, *args: str) -> list[str]:
+    return [sys.executable, "-c", code, *args]
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+
+
+def table(measures: list[Measure], extra: dict[str, list[str]] | None = None) -> str:
+    extra = extra or {}
+    head = ["benchmark", "rows", "wall s", "rows/s", "peak RSS MB", *extra]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for i, m in enumerate(measures):
+        cells = [m.name, f"{m.rows:,}", f"{m.seconds:.2f}", f"{m.rows_per_s:,.0f}", f"{m.peak_rss_mb:,.0f}"]
+        cells += [values[i] for values in extra.values()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
