@@ -7,9 +7,12 @@ to know what came before.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,6 +24,7 @@ from .perf import gc_paused
 from .phones import PhoneBook
 from .report import INVALID, SKIPPED, VALID, Issue, Report, RowResult
 from .rules import ERROR, WARNING, Problem
+from .segments import Segments
 from .sheet import Sheet
 from .template import MessageTemplate, MissingVariable, RenderError
 
@@ -97,66 +101,76 @@ class RowChecker:
             if index is None and not default:
                 continue
             label = sheet.header[index] if index is not None else None
-            self.sources.append((api_field, index, default, label, OPTION_FOR_FIELD.get(api_field, api_field)))
-        self._checks: dict[str, Callable[[str], tuple[object, list[Problem]]]] = {
-            F.TO: lambda v: rules.check_to(v, self.book),
-            F.FROM: lambda v: rules.check_from(v, self.book),
-            F.SCHEDULE: lambda v: rules.check_schedule(v, self.zone, self.now),
+            option = OPTION_FOR_FIELD.get(api_field, api_field)
+            self.sources.append((api_field, index, default, label, option, self._rule(api_field)))
+        self.max_segments = options.max_segments
+        self.needs_cross_check = any(f in (F.FROM, F.DELIVERY_RECEIPT) for f, *_ in self.sources)
+
+    def _rule(self, api_field: str) -> Callable[[str], tuple[object, tuple[Problem, ...] | list[Problem]]]:
+        """The rule for one field, bound to this run's phone book, time zone and clock."""
+        book, zone, now = self.book, self.zone, self.now
+        return {
+            F.TO: lambda v: rules.check_to(v, book),
+            F.FROM: lambda v: rules.check_from(v, book),
+            F.SCHEDULE: lambda v: rules.check_schedule(v, zone, now),
             F.DELIVERY_RECEIPT: lambda v: rules.check_bool(v, F.DELIVERY_RECEIPT),
             F.DR_WEBHOOK_URI: lambda v: rules.check_url(v, F.DR_WEBHOOK_URI),
             F.DR_WEBHOOK_METHOD: lambda v: rules.check_method(v, F.DR_WEBHOOK_METHOD),
-            F.EXTERNAL_ID: lambda v: (v, []),
-            F.FORWARD_TO_SMS: lambda v: rules.check_forward_to_sms(v, self.book),
-            F.FORWARD_FROM_SMS: lambda v: rules.check_forward_from_sms(v, self.book),
+            F.EXTERNAL_ID: lambda v: (v, ()),
+            F.FORWARD_TO_SMS: lambda v: rules.check_forward_to_sms(v, book),
+            F.FORWARD_FROM_SMS: lambda v: rules.check_forward_from_sms(v, book),
             F.FORWARD_TO_EMAIL: lambda v: rules.check_email(v, F.FORWARD_TO_EMAIL),
             F.FORWARD_FROM_EMAIL: lambda v: rules.check_email(v, F.FORWARD_FROM_EMAIL),
             F.WEBHOOK_URI: lambda v: rules.check_url(v, F.WEBHOOK_URI),
             F.WEBHOOK_METHOD: lambda v: rules.check_method(v, F.WEBHOOK_METHOD),
-        }
+        }[api_field]
 
     def check(self, index: int) -> RowResult:
-        """The verdict on ``sheet.rows[index]``."""
+        """The verdict on ``sheet.rows[index]`` (the hot loop of a million-row check: keep it lean)."""
         cells = self.sheet.rows[index]
         row = self.sheet.row_numbers[index]
         issues: list[Issue] = []
         body: dict[str, object] = {}
-        labels: dict[str, tuple[str, str]] = {}  # field -> (column label, raw value)
-
-        def note(label: str, value: str, problems: list[Problem]) -> None:
-            issues.extend(Issue(row, label, value, p.severity, p.code, p.message) for p in problems)
-
-        for api_field, col, default, label, option in self.sources:
+        cross_check = self.needs_cross_check
+        labels: dict[str, tuple[str, str]] = {}  # field -> (column label, raw value), for cross-field rules
+        has_to = False
+        for api_field, col, default, label, option, rule in self.sources:
             raw = cells[col].strip() if col is not None else ""
             if raw:
                 where = label
             elif default:
                 raw, where = default, option
-            else:
+            elif api_field == F.TO:
                 where = label or option
-            labels[api_field] = (where, raw)
-            if not raw and api_field != F.TO:
+            else:
                 continue
-            value, problems = self._checks[api_field](raw)
-            note(where, raw, problems)
+            if api_field == F.TO:
+                has_to = True
+            if cross_check:
+                labels[api_field] = (where, raw)
+            value, problems = rule(raw)
+            if problems:
+                issues.extend([Issue(row, where, raw, *p) for p in problems])
             if value is not None and (value != "" or api_field == F.FROM):
                 body[api_field] = value
-        if F.TO not in labels:  # defensive: load() guarantees a recipient column
-            note("To", "", [Problem(ERROR, "missing-recipient", "no recipient column")])
+        if not has_to:  # defensive: load() guarantees a recipient column
+            issues.append(Issue(row, "To", "", ERROR, "missing-recipient", "no recipient column"))
 
         text = self._text(cells, row, issues)
         counted = None
         if text is not None:
-            counted, problems = rules.check_text(text, self.options.max_segments)
-            note(self.text_label, text, problems)
+            counted, problems = rules.check_text(text, self.max_segments)
+            if problems:
+                issues.extend([Issue(row, self.text_label, text, *p) for p in problems])
             body[F.TEXT] = text
-        self._cross_field(body, labels, row, issues)
-        if body.get(F.FROM) == "":
-            del body[F.FROM]  # blank From: a leased number, so the field is left out
+        if cross_check:
+            self._cross_field(body, labels, row, issues)
+            if body.get(F.FROM) == "":
+                del body[F.FROM]  # blank From: a leased number, so the field is left out
         to = body.get(F.TO)
-        if any(i.severity == ERROR for i in issues):
-            return RowResult(index, row, INVALID, None, counted, issues, to=to)
-        ordered = {f: body[f] for f in F.FIELDS if f in body}
-        return RowResult(index, row, VALID, ordered, counted, issues, to=to)
+        if issues and any(i.severity == ERROR for i in issues):
+            return RowResult(index, row, INVALID, None, counted, issues, to)
+        return RowResult(index, row, VALID, body, counted, issues, to)
 
     def _text(self, cells: list[str], row: int, issues: list[Issue]) -> str | None:
         if self.template is None:
@@ -235,13 +249,66 @@ def apply_batch_rules(results: list[RowResult], options: CheckOptions, to_label:
                 ))
 
 
-def check_sheet(sheet: Sheet, options: CheckOptions) -> Report:
-    """Validate every row of ``sheet``."""
+def check_sheet(sheet: Sheet, options: CheckOptions, workers: int | None = None) -> Report:
+    """Validate every row of ``sheet``, on ``workers`` processes (default: one per core)."""
     checker = RowChecker(sheet, options)
     with gc_paused():
-        results = [checker.check(i) for i in range(len(sheet.rows))]
+        results = check_rows(checker, workers if workers is not None else (os.cpu_count() or 1))
         apply_batch_rules(results, options, sheet.column_of(F.TO) or "To")
     return Report(results)
+
+
+#: Below this many rows a second process costs more than it saves.
+PARALLEL_MIN_ROWS = 20_000
+_CHECKER: RowChecker | None = None  # what forked workers inherit
+
+
+def _pack(r: RowResult) -> tuple:
+    """A RowResult as plain tuples, which pickle several times faster than slotted dataclasses."""
+    seg = (r.segments.encoding, r.segments.units, r.segments.parts) if r.segments else None
+    issues = [(i.row, i.column, i.value, i.severity, i.code, i.message) for i in r.issues] if r.issues else None
+    return r.index, r.row, r.status, r.body, seg, issues, r.to
+
+
+def _check_range(start: int, stop: int) -> list[tuple]:
+    checker = _CHECKER
+    with gc_paused():
+        return [_pack(checker.check(i)) for i in range(start, stop)]
+
+
+def check_rows(checker: RowChecker, workers: int) -> list[RowResult]:
+    """Check every row; with several workers, forked processes check slices while this one checks the first.
+
+    Rows are independent (batch rules run afterwards, in order), so slices can be
+    checked anywhere. Workers are forked so that they share the loaded sheet
+    instead of receiving it through a pipe; where fork is unavailable, or the
+    sheet is small, everything runs here.
+    """
+    global _CHECKER
+    total = len(checker.sheet.rows)
+    if workers <= 1 or total < PARALLEL_MIN_ROWS or "fork" not in multiprocessing.get_all_start_methods():
+        return [checker.check(i) for i in range(total)]
+    step = -(-total // workers)
+    bounds = [(lo, min(total, lo + step)) for lo in range(0, total, step)]
+    _CHECKER = checker
+    try:
+        with ProcessPoolExecutor(len(bounds) - 1, mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = [pool.submit(_check_range, lo, hi) for lo, hi in bounds[1:]]
+            results = [checker.check(i) for i in range(*bounds[0])]
+            segments_seen: dict[tuple, Segments] = {}
+            for future in futures:
+                for index, row, status, body, seg, issues, to in future.result():
+                    if seg is not None:
+                        counted = segments_seen.get(seg)
+                        if counted is None:
+                            counted = segments_seen[seg] = Segments(*seg)
+                    else:
+                        counted = None
+                    issue_list = [Issue(*i) for i in issues] if issues else []
+                    results.append(RowResult(index, row, status, body, counted, issue_list, to))
+    finally:
+        _CHECKER = None
+    return results
 
 
 def load_suppression(path: str | Path, country: str) -> frozenset[str]:

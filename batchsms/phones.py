@@ -16,11 +16,16 @@ million-row check. Two things make it cheap without changing a single verdict:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import phonenumbers
-from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, NumberParseException, PhoneMetadata, PhoneNumberType
-from phonenumbers import ValidationResult
+from phonenumbers import (
+    COUNTRY_CODE_TO_REGION_CODE,
+    NumberParseException,
+    PhoneMetadata,
+    PhoneNumberType,
+    ValidationResult,
+)
 from phonenumbers import phonenumberutil as _pnu
 
 MOBILE_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
@@ -57,9 +62,12 @@ _LETTERS = re.compile(r"[A-Za-z]")
 PHONE_LIKE = re.compile(r"^\+?[\d\s().\-/]+$")
 
 
-@dataclass(frozen=True, slots=True)
-class Phone:
-    """The verdict on one typed number: its E.164 form, or why there is none."""
+class Phone(NamedTuple):
+    """The verdict on one typed number: its E.164 form, or why there is none.
+
+    A NamedTuple rather than a frozen dataclass: a million-row check builds one per
+    distinct number, and a frozen dataclass is several times slower to construct.
+    """
 
     e164: str | None
     mobile: bool = False
@@ -70,9 +78,8 @@ class Phone:
         return self.e164 is not None
 
 
-#: Numbers written with digits, single spaces, ( ) . - and at most a leading + : safe to key by digits.
-_PLAIN = re.compile(r"^ *(\+?)[\d(][\d ().\-]{0,40}$")
-_NON_DIGIT = re.compile(r"\D")
+#: Punctuation people put in numbers, deleted to find the digits (phonenumbers ignores it too).
+_PUNCTUATION = str.maketrans("", "", " ().-")
 _TOO_SHORT_ETC = frozenset({ValidationResult.TOO_SHORT, ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
                             ValidationResult.INVALID_LENGTH})
 _TYPE_ORDER = (  # the order of phonenumberutil._number_type_helper
@@ -124,9 +131,10 @@ class _Region:
 
     def number_type(self, nsn: str) -> int:
         """phonenumberutil._number_type_helper, with compiled patterns."""
-        if not self.general.matches(nsn):
-            return PhoneNumberType.UNKNOWN
         size = len(nsn)
+        general = self.general
+        if general.match is None or (general.lengths and size not in general.lengths) or general.match(nsn) is None:
+            return PhoneNumberType.UNKNOWN
         for lengths, match, kind in self.types:
             if (not lengths or size in lengths) and match(nsn) is not None:
                 return kind
@@ -237,34 +245,37 @@ class PhoneBook:
             raise ValueError(f"unknown country {country!r}: use a two-letter ISO code such as AU")
         self.country = country
         self._cache: dict[str, Phone] = {}
-        self._by_digits: dict[str, Phone] = {}
         self._fast = FastPath(country) if fast else None
+
+    #: Entries kept per cache before it starts afresh: repeats in a sheet are mostly close together,
+    #: and a million-entry dict of unique numbers costs memory and cache misses for no hits.
+    CACHE_LIMIT = 200_000
 
     def normalise(self, raw: str) -> Phone:
         """The verdict on ``raw``; cached, so repeated numbers cost a dict lookup."""
         phone = self._cache.get(raw)
         if phone is None:
+            if len(self._cache) >= self.CACHE_LIMIT:
+                self._cache.clear()
             phone = self._cache[raw] = self._lookup(raw)
         return phone
 
     def _lookup(self, raw: str) -> Phone:
-        plain = _PLAIN.match(raw)
-        if plain is None:
-            return self._parse(raw)
-        key = plain.group(1) + _NON_DIGIT.sub("", raw)
-        phone = self._by_digits.get(key)
-        if phone is None:
-            found = self._fast.verdict(bool(plain.group(1)), key.lstrip("+")) if self._fast else None
-            if found is not None:
-                e164, kind = found
-                if kind in MOBILE_TYPES:
-                    phone = Phone(e164, mobile=True)
-                else:
-                    phone = Phone(e164, mobile=False, reason=_TYPE_NAMES.get(kind, "not a mobile"))
-            else:
-                phone = self._parse(raw)
-            self._by_digits[key] = phone
-        return phone
+        """The fast path for plainly written numbers (digits, spaces, ( ) . - and a leading +)."""
+        if self._fast is not None:
+            digits = raw.translate(_PUNCTUATION)
+            plus = digits.startswith("+")
+            if plus:
+                digits = digits[1:]
+            first = raw.lstrip(" ")[:1]
+            if digits.isdigit() and digits.isascii() and len(digits) <= 40 and (first in "+(" or first.isdigit()):
+                found = self._fast.verdict(plus, digits)
+                if found is not None:
+                    e164, kind = found
+                    if kind in MOBILE_TYPES:
+                        return Phone(e164, True)
+                    return Phone(e164, False, _TYPE_NAMES.get(kind, "not a mobile"))
+        return self._parse(raw)
 
     def _parse(self, raw: str) -> Phone:
         text = raw.strip().lstrip("'")  # a leading ' is how Excel users force text

@@ -18,6 +18,7 @@ from . import segments as seg
 from .phones import PHONE_LIKE, PhoneBook
 
 ERROR, WARNING = "error", "warning"
+NONE: tuple = ()  # the problems of a value with none (shared: the happy path allocates nothing)
 MAX_SCHEDULE_AHEAD = 14 * 24 * 3600
 MAX_SCHEDULE_BEHIND = 3600
 
@@ -54,7 +55,7 @@ def check_to(raw: str, book: PhoneBook) -> tuple[str | None, list[Problem]]:
         return phone.e164, [Problem(
             WARNING, "not-mobile", f"this is {phone.reason} ({phone.e164}), which may not receive SMS"
         )]
-    return phone.e164, []
+    return phone.e164, NONE
 
 
 def _sender(raw: str, book: PhoneBook, field: str, code: str) -> tuple[str | None, list[Problem]]:
@@ -63,14 +64,14 @@ def _sender(raw: str, book: PhoneBook, field: str, code: str) -> tuple[str | Non
     if PHONE_LIKE.match(value) and not re.search(r"[A-Za-z]", value):
         phone = book.normalise(value)
         if phone.valid:
-            return phone.e164, []
+            return phone.e164, NONE
         return None, [Problem(
             ERROR, code,
             f"{field} looks like a phone number but {phone.reason}; write it in E.164 (+61...) "
             "or use an alphanumeric sender ID with at least one letter",
         )]
     if ALNUM_SENDER.match(value) and re.search(r"[A-Za-z]", value):
-        return value, []
+        return value, NONE
     if len(value) > 11:
         why = f"it is {len(value)} characters long and the limit is 11"
     elif not re.search(r"[A-Za-z]", value):
@@ -84,7 +85,7 @@ def _sender(raw: str, book: PhoneBook, field: str, code: str) -> tuple[str | Non
 def check_from(raw: str, book: PhoneBook) -> tuple[str, list[Problem]] | tuple[None, list[Problem]]:
     """From: blank (a leased number), E.164, or alphanumeric."""
     if not raw.strip():
-        return "", []
+        return "", NONE
     return _sender(raw, book, "From", "invalid-sender")
 
 
@@ -92,7 +93,7 @@ def check_forward_to_sms(raw: str, book: PhoneBook) -> tuple[str | None, list[Pr
     """ForwardToSms: a phone number, normalised to E.164."""
     phone = book.normalise(raw)
     if phone.valid:
-        return phone.e164, []
+        return phone.e164, NONE
     return None, [Problem(ERROR, "invalid-forward-to-sms", f"ForwardToSms is not a valid phone number: {phone.reason}")]
 
 
@@ -128,7 +129,7 @@ def check_text(text: str, max_segments: int) -> tuple[seg.Segments | None, list[
                     f"only {names} force UCS-2; replacing them with plain equivalents saves "
                     f"{saved} segment{'s' if saved > 1 else ''} ({counted.parts} → {counted.parts - saved})",
                 ))
-    return counted, problems
+    return counted, problems or NONE
 
 
 # --------------------------------------------------------------------------- schedule
@@ -187,7 +188,7 @@ def check_schedule(raw: str, tz: ZoneInfo, now: float) -> tuple[int | None, list
         return epoch, [Problem(
             WARNING, "schedule-sends-immediately", f"is {_span(ahead)} in the past: it sends immediately"
         )]
-    return epoch, []
+    return epoch, NONE
 
 
 # --------------------------------------------------------------------------- flags, methods, addresses
@@ -197,11 +198,11 @@ def check_bool(raw: str, field: str) -> tuple[bool | None, list[Problem]]:
     """DeliveryReceipt: true/false/yes/no/1/0 in any case; blank is unset (the API's default)."""
     value = raw.strip().casefold()
     if not value:
-        return None, []
+        return None, NONE
     if value in TRUE_WORDS:
-        return True, []
+        return True, NONE
     if value in FALSE_WORDS:
-        return False, []
+        return False, NONE
     return None, [Problem(ERROR, "invalid-boolean", f"{field} must be true or false (or yes/no, 1/0)")]
 
 
@@ -209,7 +210,7 @@ def check_method(raw: str, field: str) -> tuple[str | None, list[Problem]]:
     """Webhook methods: POST or GET, in any case."""
     value = raw.strip().upper()
     if value in METHODS:
-        return value, []
+        return value, NONE
     return None, [Problem(ERROR, "invalid-method", f"{field} must be POST or GET")]
 
 
@@ -225,12 +226,12 @@ def check_url(raw: str, field: str) -> tuple[str | None, list[Problem]]:
         return None, [Problem(
             ERROR, "invalid-url", f"{field} must be an absolute http:// or https:// URL with a host"
         )]
-    return value, []
+    return value, NONE
 
 
 def check_email(raw: str, field: str) -> tuple[str | None, list[Problem]]:
     """ForwardToEmail / ForwardFromEmail: one plain address (name@example.com)."""
     value = raw.strip()
     if EMAIL.match(value) and len(value) <= 254:
-        return value, []
+        return value, NONE
     return None, [Problem(ERROR, "invalid-email", f"{field} is not a valid e-mail address (name@example.com)")]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from typing import NamedTuple
 
 GSM7_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -37,10 +37,11 @@ _REPLACE_TABLE = str.maketrans(REPLACEABLE)
 _NON_GSM7 = re.compile("[^" + re.escape("".join(sorted(GSM7_ALL))) + "]")
 _EXTENSION = re.compile("[" + re.escape("".join(sorted(GSM7_EXTENSION))) + "]")
 _ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
+# A character that neither GSM-7 nor a look-alike replacement covers: replacing cannot help.
+_NOT_REPLACEABLE = re.compile("[^" + re.escape("".join(sorted(GSM7_ALL | set(REPLACEABLE)))) + "]")
 
 
-@dataclass(frozen=True, slots=True)
-class Segments:
+class Segments(NamedTuple):
     """How a text travels: its encoding, its length in that encoding's units, its parts."""
 
     encoding: str  # "GSM-7" or "UCS-2"
@@ -106,5 +107,7 @@ def char_name(c: str) -> str:
 
 def gsm7_replacement(text: str) -> str | None:
     """The GSM-7 text obtained by replacing look-alike characters, or None if that is not enough."""
+    if _NOT_REPLACEABLE.search(text) is not None:
+        return None
     replaced = text.translate(_REPLACE_TABLE)
     return replaced if is_gsm7(replaced) else None
