@@ -2,4 +2,5 @@
 
 from .cli import main
 
-main()
+if __name__ == "__main__":  # helper processes re-import the main module: never run the CLI twice
+    main()

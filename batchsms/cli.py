@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shlex
 import sys
 import threading
@@ -205,7 +206,7 @@ def check(report_path: Path | None, as_json: bool, **params) -> None:
           --from "CityDental" --timezone Australia/Sydney --report problems.xlsx
     """
     sheet, options = prepare(params)
-    report = check_sheet(sheet, options)
+    report = check_sheet(sheet, options, workers=os.cpu_count() or 1)
     path = report.write(report_path or default_sibling(sheet.path, "report", ".csv"))
     if not as_json:
         click.echo(f"Checked {sheet.path} ({len(sheet.rows):,} rows); report: {path}")
@@ -283,7 +284,7 @@ def send(property_sid, base_url, use_sandbox, concurrency, rate, limit, results_
           --template templates/spring_sale.txt --property-sid PS... --rate 20
     """
     sheet, options = prepare(params)
-    report = check_sheet(sheet, options)
+    report = check_sheet(sheet, options, workers=os.cpu_count() or 1)
     if report_path:
         report.write(report_path)
     sandbox = None

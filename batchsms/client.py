@@ -191,17 +191,7 @@ class Client:
         message was never taken, so the caller may release the row for a later run.
         """
         stopping = stop.is_set if stop is not None else (lambda: False)
-
-        def wait(state: RetryCallState) -> float:
-            outcome = state.outcome.result()
-            return backoff_seconds(state.attempt_number, outcome.retry_after)
-
-        retrying = Retrying(
-            stop=stop_after_attempt(self.max_attempts), wait=wait,
-            retry=retry_if_result(lambda o: o.decision is Decision.RETRY and not stopping()),
-            retry_error_callback=lambda state: state.outcome.result(), reraise=True,
-            sleep=self._sleep or (stop.wait if stop is not None else time.sleep),
-        )
+        sleep = self._sleep or (stop.wait if stop is not None else time.sleep)
         attempts = 0
 
         def attempt() -> Outcome:
@@ -209,7 +199,21 @@ class Client:
             attempts += 1
             return self.post_once(body)
 
-        outcome = retrying(attempt)
+        outcome = attempt()
+        if outcome.decision is Decision.RETRY and self.max_attempts > 1 and not stopping():
+            # The rare case: tenacity drives the retries (the first answer is replayed to it, so the
+            # common case of one attempt costs no retry machinery).
+            replay = [outcome]
+
+            def wait(state: RetryCallState) -> float:
+                return backoff_seconds(state.attempt_number, state.outcome.result().retry_after)
+
+            retrying = Retrying(
+                stop=stop_after_attempt(self.max_attempts), wait=wait, sleep=sleep,
+                retry=retry_if_result(lambda o: o.decision is Decision.RETRY and not stopping()),
+                retry_error_callback=lambda state: state.outcome.result(),
+            )
+            outcome = retrying(lambda: replay.pop() if replay else attempt())
         outcome.attempts = attempts
         if outcome.decision is Decision.RETRY and not stopping():  # out of attempts, provably never taken
             outcome.decision = Decision.FAILED

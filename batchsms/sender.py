@@ -10,13 +10,14 @@ serves many rows (group commit).
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import sys
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -186,7 +187,19 @@ class Sender:
         stats = SendStats()
         started_at = time.monotonic()
         pending = deque(jobs)
-        in_flight: dict[Future, Job] = {}
+        in_flight: dict[int, Job] = {}  # row -> job, for requests whose answer has not been read
+        done_queue: queue.SimpleQueue = queue.SimpleQueue()
+        send = self.client.send
+        stop = self.stop
+
+        def work(job: Job) -> None:
+            """In a worker thread: one message, with its retries; the answer goes to the main thread."""
+            try:
+                outcome = send(job.body, stop)
+            except BaseException as exc:  # a bug must not leave the row looking in flight forever
+                outcome = Outcome(Decision.UNKNOWN, error=f"internal error: {exc!r}")
+            done_queue.put((job, outcome))
+
         finishes: list[Finish] = []
         releases: list[int] = []
         bar = tqdm(total=len(jobs), unit="msg", disable=self.quiet or not jobs, dynamic_ncols=True,
@@ -218,17 +231,23 @@ class Sender:
                                             finishes=finishes, releases=releases)
                         finishes, releases = [], []
                     for job in batch:
-                        in_flight[pool.submit(self.client.send, job.body, self.stop)] = job
+                        in_flight[job.row] = job
+                        pool.submit(work, job)
                     if self.stop.is_set() and drain_deadline is None:
                         drain_deadline = time.monotonic() + self.drain_timeout
                     if in_flight:
                         can_dispatch = pending and not self.stop.is_set() and len(in_flight) < self.concurrency
                         timeout = max(0.001, self.limiter.wait_time()) if can_dispatch else 0.25
-                        done, _ = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
+                        answers = []
+                        try:  # block for the first answer, then take all that have arrived
+                            answers.append(done_queue.get(timeout=timeout))
+                            while True:
+                                answers.append(done_queue.get_nowait())
+                        except queue.Empty:
+                            pass
                         now = time.time()
-                        for future in done:
-                            job = in_flight.pop(future)
-                            outcome = future.result()
+                        for job, outcome in answers:
+                            del in_flight[job.row]
                             if outcome.decision is Decision.AUTH and not stats.auth_error:
                                 stats.auth_error = f"{self.client.url}: the API refused the credentials " \
                                                    f"({outcome.error_text}); check BATCHSMS_ACCOUNT_SID, " \

@@ -65,6 +65,7 @@ class MessageTemplate:
     """A compiled template plus the header it is rendered against."""
 
     def __init__(self, source: str, header: Sequence[str], name: str = "<--text>") -> None:
+        self.source = source
         self.name = name
         self.header = list(header)
         self._pairs = variable_names(self.header)
@@ -99,6 +100,10 @@ class MessageTemplate:
                 else:
                     return None
         return "".join(pattern), indexes
+
+    def __reduce__(self):
+        """Pickle as source, header and name (compiled Jinja templates do not pickle)."""
+        return (MessageTemplate, (self.source, self.header, self.name))
 
     @classmethod
     def from_file(cls, path: str | Path, header: Sequence[str]) -> MessageTemplate:

@@ -113,7 +113,8 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+    system = f"{platform.system()} {platform.machine()}"
+    return f"{system}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
 def table(measures: list[Measure], extra: dict[str, list[str]] | None = None) -> str:
@@ -125,3 +126,7 @@ def table(measures: list[Measure], extra: dict[str, list[str]] | None = None) ->
         cells += [values[i] for values in extra.values()]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
