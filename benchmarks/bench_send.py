@@ -1,6 +1,6 @@
 """`batchsms send` against the sandbox: messages/s against a bare requests loop, and with latency.
 
-    python benchmarks/bench_send.py [--messages 5000] [--latency-messages 5000]
+    python benchmarks/bench_send.py [--messages 5000] [--latency-messages 10000]
 
 Targets (issue #4), single-message endpoint, journal on:
 1. no added latency: >= 70% of the messages/s of a bare loop of requests.Session.post over the
@@ -124,7 +124,7 @@ def send(box: SandboxProcess, n: int, *extra: str) -> tuple[Measure, dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5000)
-    parser.add_argument("--latency-messages", type=int, default=5000)
+    parser.add_argument("--latency-messages", type=int, default=10000)
     args = parser.parse_args()
     n = args.messages
     rows, extra = [], {"msg/s (sending only)": []}

@@ -143,3 +143,24 @@ def test_summary_counts(tmp_path):
         "rows_read": 4, "rows_valid": 3, "rows_with_errors": 1, "messages_gsm7": 2, "messages_ucs2": 1,
         "segments": 4, "scheduled_rows": 1}
     assert s["top_problems"] == [{"severity": "error", "code": "invalid-phone", "count": 1}]
+
+
+def test_parallel_check_gives_the_same_report(tmp_path):
+    """Helper processes check the tail of a large sheet; the report must not change by a byte."""
+    import random
+
+    from batchsms.check import PARALLEL_MIN_ROWS
+
+    rng = random.Random(5)
+    rows = [["Mobile", "Name"]]
+    for i in range(PARALLEL_MIN_ROWS + 5000):
+        mobile = rng.choice([f"04{rng.randint(0, 99999999):08d}", "12345", "", f"+61 4{i % 10}0 000 00{i % 7}"])
+        rows.append([mobile, rng.choice(["Ann", "Zoë 🌸", "{{ 7*7 }}"])])
+    sheet = load(write_csv(tmp_path / "big.csv", rows))
+    options = CheckOptions(now=NOW, template=MessageTemplate("Hi {{ Name }}", sheet.header))
+    one = check_sheet(sheet, options, workers=1)
+    two = check_sheet(sheet, options, workers=2)
+    assert [(r.index, r.row, r.status, r.body, r.segments, r.to) for r in one.results] == \
+        [(r.index, r.row, r.status, r.body, r.segments, r.to) for r in two.results]
+    assert list(one.issues()) == list(two.issues())
+    assert one.summary() == two.summary()
