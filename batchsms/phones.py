@@ -82,6 +82,7 @@ class Phone(NamedTuple):
 _PUNCTUATION = str.maketrans("", "", " ().-")
 _TOO_SHORT_ETC = frozenset({ValidationResult.TOO_SHORT, ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
                             ValidationResult.INVALID_LENGTH})
+_UNSAFE_TO_COMBINE = re.compile(r"\\[1-9]|\(\?P")
 _TYPE_ORDER = (  # the order of phonenumberutil._number_type_helper
     ("premium_rate", PhoneNumberType.PREMIUM_RATE), ("toll_free", PhoneNumberType.TOLL_FREE),
     ("shared_cost", PhoneNumberType.SHARED_COST), ("voip", PhoneNumberType.VOIP),
@@ -121,6 +122,8 @@ class _Region:
         self.fixed = _Desc(metadata.fixed_line)
         self.mobile = _Desc(metadata.mobile)
         self.same_mobile_fixed = metadata.same_mobile_and_fixed_line_pattern
+        self._by_length: dict[int, tuple] = {}  # NSN length -> (combined regex, group names and types)
+        self._length_verdicts: dict[int, int] = {}
         self.leading = re.compile(metadata.leading_digits).match if metadata.leading_digits else None
         prefix = metadata.national_prefix_for_parsing
         self.prefix = re.compile(prefix).match if prefix else None
@@ -129,8 +132,62 @@ class _Region:
         self.idd = re.compile(idd).match if idd else None
         self.country_code = metadata.country_code
 
+    def _combined(self, size: int) -> tuple:
+        """One regex for every type desc that admits NSNs of ``size`` digits, in the helper's order.
+
+        Alternation tries alternatives left to right, and ``fullmatch`` only accepts one that
+        spans the whole NSN, so the first named group that matched is the first type (in
+        ``_number_type_helper``'s order) whose pattern matches: one regex call instead of ten.
+        """
+        entry = self._by_length.get(size)
+        if entry is None:
+            parts, names = [], []
+            descs = [(d.lengths, d.match, kind) for d, kind in
+                     ((_Desc(getattr(self.metadata, name)), kind) for name, kind in _TYPE_ORDER) if d.match]
+            descs += [(self.fixed.lengths, self.fixed.match, PhoneNumberType.FIXED_LINE)] if self.fixed.match else []
+            if not self.same_mobile_fixed and self.mobile.match:
+                descs.append((self.mobile.lengths, self.mobile.match, PhoneNumberType.MOBILE))
+            if any(_UNSAFE_TO_COMBINE.search(match.__self__.pattern) for _, match, _ in descs):
+                entry = (None, None)  # a backreference or named group: combining could change it
+                self._by_length[size] = entry
+                return entry
+            for i, (lengths, match, kind) in enumerate(descs):
+                if not lengths or size in lengths:
+                    parts.append(f"(?P<t{i}>{match.__self__.pattern})")
+                    names.append((f"t{i}", kind))
+            entry = (re.compile("|".join(parts)).fullmatch if parts else None, names)
+            self._by_length[size] = entry
+        return entry
+
     def number_type(self, nsn: str) -> int:
-        """phonenumberutil._number_type_helper, with compiled patterns."""
+        """phonenumberutil._number_type_helper: the general desc, then one combined regex."""
+        size = len(nsn)
+        general = self.general
+        if general.match is None or (general.lengths and size not in general.lengths) or general.match(nsn) is None:
+            return PhoneNumberType.UNKNOWN
+        combined, names = self._combined(size)
+        if names is None:
+            return self.number_type_reference(nsn)
+        found = combined(nsn) if combined is not None else None
+        if found is None:
+            return PhoneNumberType.UNKNOWN
+        for name, kind in names:
+            if found.group(name) is not None:
+                if kind == PhoneNumberType.FIXED_LINE and (self.same_mobile_fixed or self.mobile.matches(nsn)):
+                    return PhoneNumberType.FIXED_LINE_OR_MOBILE
+                return kind
+        return PhoneNumberType.UNKNOWN  # pragma: no cover - a match always names a group
+
+    def test_length(self, number: str) -> int:
+        """phonenumberutil._test_number_length for the general desc: it depends on the length alone."""
+        size = len(number)
+        verdict = self._length_verdicts.get(size)
+        if verdict is None:
+            verdict = self._length_verdicts[size] = _pnu._test_number_length(number, self.metadata)
+        return verdict
+
+    def number_type_reference(self, nsn: str) -> int:
+        """The same answer the slow way, desc by desc (kept to test the combined regex against)."""
         size = len(nsn)
         general = self.general
         if general.match is None or (general.lengths and size not in general.lengths) or general.match(nsn) is None:
@@ -196,7 +253,7 @@ class FastPath:
                 potential = digits[len(code):]
                 if home.prefix is not None and home.prefix(potential) is not None:
                     return None
-                too_long = _pnu._test_number_length(digits, home.metadata) == ValidationResult.TOO_LONG
+                too_long = home.test_length(digits) == ValidationResult.TOO_LONG
                 if (not home.viable(digits) and home.viable(potential)) or too_long:
                     nsn = potential
             if nsn is digits and home.prefix is not None:
@@ -205,9 +262,10 @@ class FastPath:
                     if match.end() == 0 or (home.transform and match.groups() and match.groups()[-1] is not None):
                         return None
                     stripped = nsn[match.end():]
-                    if home.viable(nsn) and not home.viable(stripped):
-                        return None
-                    if _pnu._test_number_length(stripped, home.metadata) in _TOO_SHORT_ETC:
+                    # phonenumbers keeps the prefix when the original is viable and the stripped
+                    # number is not; an answer below needs the stripped number valid, hence viable,
+                    # so that case can only end in None anyway.
+                    if home.test_length(stripped) in _TOO_SHORT_ETC:
                         return None
                     nsn = stripped
         if not nsn or nsn[0] == "0" or len(nsn) > 17:
@@ -263,7 +321,9 @@ class PhoneBook:
     def _lookup(self, raw: str) -> Phone:
         """The fast path for plainly written numbers (digits, spaces, ( ) . - and a leading +)."""
         if self._fast is not None:
-            digits = raw.translate(_PUNCTUATION)
+            digits = raw.replace(" ", "")
+            if not digits.isdigit():  # the common spaced-out forms skip the slower translate
+                digits = raw.translate(_PUNCTUATION)
             plus = digits.startswith("+")
             if plus:
                 digits = digits[1:]

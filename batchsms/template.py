@@ -75,31 +75,47 @@ class MessageTemplate:
         try:
             self._template = env.from_string(source)
             self._fast = self._plain_substitution(env.parse(source))
+            self._render_plain = self._compile_plain(self._fast) if self._fast else None
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(f"{name}:{exc.lineno}: template syntax error: {exc.message}") from exc
 
-    def _plain_substitution(self, tree: nodes.Template) -> tuple[str, list[int]] | None:
-        """A ``str.format`` pattern for templates that only put columns into text, else None.
+    def _plain_substitution(self, tree: nodes.Template) -> tuple[list[str], list[int]] | None:
+        """The literal texts and column indexes of a template that only puts columns into text.
 
-        ``Hi {{ First_Name }}, see you at {{ Clinic }}`` renders the same as
-        ``"Hi {}, see you at {}".format(cells[0], cells[3])``, at a twentieth of the cost
-        of a sandboxed Jinja render; anything else (filters, tags, unknown names) uses Jinja.
+        ``Hi {{ First_Name }}, see you at {{ Clinic }}`` is ``(["Hi ", ", see you at ", ""], [0, 3])``;
+        anything else (filters, tags, unknown names) gives None and renders with Jinja.
         """
         index_of = {name: index for index, name in self._pairs}
-        pattern: list[str] = []
+        literals: list[str] = [""]
         indexes: list[int] = []
         for node in tree.body:
             if not isinstance(node, nodes.Output):
                 return None
             for part in node.nodes:
                 if isinstance(part, nodes.TemplateData):
-                    pattern.append(part.data.replace("{", "{{").replace("}", "}}"))
+                    literals[-1] += part.data
                 elif isinstance(part, nodes.Name) and part.ctx == "load" and part.name in index_of:
-                    pattern.append("{}")
                     indexes.append(index_of[part.name])
+                    literals.append("")
                 else:
                     return None
-        return "".join(pattern), indexes
+        return literals, indexes
+
+    @staticmethod
+    def _compile_plain(plain: tuple[list[str], list[int]]):
+        """``cells -> text`` for a plain substitution: one ``str.join`` over a tuple, ~20x a Jinja render.
+
+        The literal texts travel as default arguments and the column indexes are
+        integers, so nothing from the template or the sheet is ever part of the code.
+        """
+        literals, indexes = plain
+        names = [f"k{i}" for i in range(len(literals))]
+        pieces = [names[0]]
+        for position, index in enumerate(indexes, start=1):
+            pieces += [f"c[{int(index)}]", names[position]]
+        defaults = ", ".join(f"{n}={n}" for n in names)
+        source = f"lambda c, _join=''.join, {defaults}: _join(({', '.join(pieces)},))"
+        return eval(source, {}, dict(zip(names, literals, strict=True)))  # noqa: S307 - see docstring
 
     def __reduce__(self):
         """Pickle as source, header and name (compiled Jinja templates do not pickle)."""
@@ -118,9 +134,8 @@ class MessageTemplate:
 
     def render(self, cells: Sequence[str]) -> str:
         """The text for one row; raises MissingVariable or RenderError."""
-        if self._fast is not None:
-            pattern, indexes = self._fast
-            return pattern.format(*[cells[i] for i in indexes])
+        if self._render_plain is not None:
+            return self._render_plain(cells)
         context = {name: cells[index] for index, name in self._pairs}
         context["row"] = dict(zip(self.header, cells, strict=False))
         try:

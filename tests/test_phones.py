@@ -131,3 +131,22 @@ def test_fast_path_answers_the_common_australian_forms():
     for plus, digits in [(False, "0412345678"), (True, "61412345678"), (False, "61412345678"), (False, "412345678")]:
         assert fast.verdict(plus, digits) == ("+61412345678", phonenumbers.PhoneNumberType.MOBILE)
     assert fast.verdict(False, "0011 61412345678".replace(" ", "")) is None  # IDD: left to phonenumbers
+
+
+def test_combined_type_regex_matches_phonenumbers_desc_by_desc():
+    """One combined regex per NSN length must give _number_type_helper's answer for every region."""
+    from phonenumbers import PhoneMetadata
+    from phonenumbers import phonenumberutil as pnu
+
+    from batchsms.phones import _Region
+
+    rng = random.Random(3)
+    for code in sorted(phonenumbers.SUPPORTED_REGIONS):
+        metadata = PhoneMetadata.metadata_for_region(code)
+        region = _Region(metadata)
+        samples = [str(phonenumbers.example_number_for_type(code, t).national_number)
+                   for t in range(12) if phonenumbers.example_number_for_type(code, t) is not None]
+        samples += ["".join(rng.choice("0123456789") for _ in range(rng.randint(4, 12))) for _ in range(40)]
+        for nsn in samples:
+            expected = pnu._number_type_helper(nsn, metadata)
+            assert region.number_type(nsn) == expected == region.number_type_reference(nsn), (code, nsn)

@@ -72,12 +72,12 @@ def test_trailing_newline_of_a_template_file_is_dropped(tmp_path):
 def test_fast_substitution_renders_exactly_as_jinja(source):
     fast = MessageTemplate(source, HEADER)
     slow = MessageTemplate(source, HEADER)
-    slow._fast = None
+    slow._render_plain = None
     for cells in (["Ann", "0412", "yes", "Bondi"], ["{{ x }}", "{}", "{0}", "%s"], ["Zoë 🌸", "", "", "a}b{c"]):
         assert fast.render(cells) == slow.render(cells)
 
 
 def test_fast_substitution_is_used_for_plain_templates():
-    assert MessageTemplate("Hi {{ First_Name }}", HEADER)._fast == ("Hi {}", [0])
+    assert MessageTemplate("Hi {{ First_Name }}!", HEADER)._fast == (["Hi ", "!"], [0])
     assert MessageTemplate("Hi {{ First_Name | upper }}", HEADER)._fast is None
     assert MessageTemplate("Hi {{ Nope }}", HEADER)._fast is None  # Jinja reports the missing variable
