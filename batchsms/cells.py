@@ -12,6 +12,7 @@ import re
 
 _PLAIN_SIGNED_NUMBER = re.compile(r"^[+-][\d ]+$")
 _TRIGGERS = ("=", "@", "\t", "\r", "+", "-")
+_FIRST = frozenset("=@\t\r+-")
 
 
 def is_formula_like(value: str) -> bool:
@@ -21,4 +22,6 @@ def is_formula_like(value: str) -> bool:
 
 def csv_safe(value: str) -> str:
     """``value`` as a CSV cell that a spreadsheet shows as text instead of running it."""
+    if not value or value[0] not in _FIRST:  # the common case: one character looked at
+        return value
     return "'" + value if is_formula_like(value) else value

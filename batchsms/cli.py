@@ -13,13 +13,14 @@ import shlex
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
 from . import __version__
 from . import fields as F
-from .check import CheckOptions, check_sheet, load_suppression
+from .check import CheckOptions, check_sheet, load_suppression, start_helpers
 from .client import DEFAULT_BASE_URL, Client
 from .config import Settings, load_settings
 from .errors import BatchSmsError, JournalError
@@ -30,6 +31,8 @@ from .sender import Sender, plan
 from .sheet import Sheet, load
 from .template import MessageTemplate
 
+#: Sheets at least this big (about 40,000 rows) are checked on every core.
+LARGE_SHEET_BYTES = 2_000_000
 SUMMARY_LABELS = (
     ("rows_read", "rows read"),
     ("rows_valid", "rows valid"),
@@ -154,6 +157,21 @@ def prepare(params: dict) -> tuple[Sheet, CheckOptions]:
     return sheet, options
 
 
+@contextmanager
+def early_helpers(sheet_path: Path):
+    """Helper processes for a large sheet, started before it loads (None for small sheets)."""
+    try:
+        large = sheet_path.stat().st_size >= LARGE_SHEET_BYTES
+    except OSError:
+        large = False
+    helpers = start_helpers(os.cpu_count() or 1) if large else None
+    try:
+        yield helpers
+    finally:
+        if helpers is not None:
+            helpers.close()
+
+
 def print_summary(report: Report, as_json: bool, extra: dict | None = None) -> dict:
     summary = report.summary()
     if extra:
@@ -205,8 +223,9 @@ def check(report_path: Path | None, as_json: bool, **params) -> None:
       batchsms check samples/contacts.csv --template templates/appointment_reminder.txt \\
           --from "CityDental" --timezone Australia/Sydney --report problems.xlsx
     """
-    sheet, options = prepare(params)
-    report = check_sheet(sheet, options, workers=os.cpu_count() or 1)
+    with early_helpers(params["sheet_path"]) as helpers:
+        sheet, options = prepare(params)
+        report = check_sheet(sheet, options, helpers=helpers)
     path = report.write(report_path or default_sibling(sheet.path, "report", ".csv"))
     if not as_json:
         click.echo(f"Checked {sheet.path} ({len(sheet.rows):,} rows); report: {path}")
@@ -283,8 +302,9 @@ def send(property_sid, base_url, use_sandbox, concurrency, rate, limit, results_
       BATCHSMS_ACCOUNT_SID=AC... BATCHSMS_AUTH_TOKEN=... batchsms send contacts.xlsx \\
           --template templates/spring_sale.txt --property-sid PS... --rate 20
     """
-    sheet, options = prepare(params)
-    report = check_sheet(sheet, options, workers=os.cpu_count() or 1)
+    with early_helpers(params["sheet_path"]) as helpers:
+        sheet, options = prepare(params)
+        report = check_sheet(sheet, options, helpers=helpers)
     if report_path:
         report.write(report_path)
     sandbox = None
