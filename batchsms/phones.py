@@ -123,6 +123,7 @@ class _Region:
         self.mobile = _Desc(metadata.mobile)
         self.same_mobile_fixed = metadata.same_mobile_and_fixed_line_pattern
         self._by_length: dict[int, tuple] = {}  # NSN length -> (combined regex, group names and types)
+        self._kinds: dict[str, int] = {}  # group name -> PhoneNumberType (the same name means the same desc)
         self._length_verdicts: dict[int, int] = {}
         self.leading = re.compile(metadata.leading_digits).match if metadata.leading_digits else None
         prefix = metadata.national_prefix_for_parsing
@@ -131,6 +132,7 @@ class _Region:
         idd = metadata.international_prefix
         self.idd = re.compile(idd).match if idd else None
         self.country_code = metadata.country_code
+        self.code = str(metadata.country_code)
 
     def _combined(self, size: int) -> tuple:
         """One regex for every type desc that admits NSNs of ``size`` digits, in the helper's order.
@@ -155,6 +157,7 @@ class _Region:
                 if not lengths or size in lengths:
                     parts.append(f"(?P<t{i}>{match.__self__.pattern})")
                     names.append((f"t{i}", kind))
+                    self._kinds[f"t{i}"] = kind
             entry = (re.compile("|".join(parts)).fullmatch if parts else None, names)
             self._by_length[size] = entry
         return entry
@@ -171,6 +174,13 @@ class _Region:
         found = combined(nsn) if combined is not None else None
         if found is None:
             return PhoneNumberType.UNKNOWN
+        # Only one alternative takes part in a match, and its named group encloses (so closes
+        # after) any group inside it: lastgroup names it.
+        kind = self._kinds.get(found.lastgroup)
+        if kind is not None:
+            if kind == PhoneNumberType.FIXED_LINE and (self.same_mobile_fixed or self.mobile.matches(nsn)):
+                return PhoneNumberType.FIXED_LINE_OR_MOBILE
+            return kind
         for name, kind in names:
             if found.group(name) is not None:
                 if kind == PhoneNumberType.FIXED_LINE and (self.same_mobile_fixed or self.mobile.matches(nsn)):
@@ -219,6 +229,7 @@ class FastPath:
 
     def __init__(self, country: str) -> None:
         self._regions: dict[str, _Region | None] = {}
+        self._by_cc: dict[int, list[_Region]] = {}
         self.home = self._region(country)
 
     def _region(self, code: str) -> _Region | None:
@@ -248,7 +259,7 @@ class FastPath:
                 return None  # an international dialling prefix such as 0011
             cc = home.country_code
             nsn = digits
-            code = str(cc)
+            code = home.code
             if digits.startswith(code):  # _maybe_extract_country_code for the default country
                 potential = digits[len(code):]
                 if home.prefix is not None and home.prefix(potential) is not None:
@@ -270,17 +281,15 @@ class FastPath:
                     nsn = stripped
         if not nsn or nsn[0] == "0" or len(nsn) > 17:
             return None  # leading zeros and odd lengths: leave them to phonenumbers
-        regions = COUNTRY_CODE_TO_REGION_CODE.get(cc, ())
+        regions = self._by_cc.get(cc)
+        if regions is None:
+            regions = self._by_cc[cc] = [r for r in map(self._region, COUNTRY_CODE_TO_REGION_CODE.get(cc, ()))
+                                         if r is not None]
         kind = PhoneNumberType.UNKNOWN
         if len(regions) == 1:
-            region = self._region(regions[0])
-            if region is not None:
-                kind = region.number_type(nsn)
+            kind = regions[0].number_type(nsn)
         else:  # phonenumberutil._region_code_for_number_from_list, then number_type for that region
-            for code in regions:
-                candidate = self._region(code)
-                if candidate is None:
-                    continue
+            for candidate in regions:
                 if candidate.leading is not None:
                     if candidate.leading(nsn):
                         kind = candidate.number_type(nsn)
