@@ -173,8 +173,12 @@ class Client:
     def post_once(self, body: dict) -> Outcome:
         """One POST, classified; never raises for network or HTTP trouble."""
         template, adapter = self._sender()
-        request = template.copy()
-        request.prepare_body(json.dumps(body).encode("utf-8"), None)
+        data = json.dumps(body).encode("utf-8")
+        request = requests.PreparedRequest()  # template.copy() would also copy a cookie jar per call
+        request.method, request.url, request.hooks = template.method, template.url, template.hooks
+        request.headers = template.headers.copy()
+        request.headers["Content-Length"] = str(len(data))
+        request.body = data
         try:
             response = adapter.send(request, timeout=self.timeout)
         except requests.exceptions.RequestException as exc:
