@@ -460,5 +460,24 @@ def sandbox(host, port, account_sid, auth_token, faults, latency, rate, seed, ti
         click.echo(server.summary())
 
 
+def run() -> None:
+    """The console entry point: the CLI, then an exit that skips freeing every object one by one.
+
+    A million-row check leaves ~10 million small objects whose one-by-one release
+    at interpreter exit took 0.3–0.6 s here. Every file and the journal are closed
+    by then, so the process ends as soon as its output is flushed.
+    """
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if isinstance(exc.code, str):
+            click.echo(exc.code, err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    run()

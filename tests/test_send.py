@@ -313,3 +313,34 @@ def test_retry_failed_after_fixing_nothing_resends_failed_rows(sandbox, tmp_path
     statuses = [r["Status"] for r in read_results(tmp_path / "c.results.csv")]
     assert statuses == ["sent"] * 5 + ["invalid"] * 2
     assert len(sandbox.state.taken) == 5
+
+
+def test_second_ctrl_c_quits_at_once_and_loses_nothing(make_sandbox, tmp_path):
+    server = make_sandbox(latency_ms=300)
+    sheet = write_csv(tmp_path / "c.csv", contacts(100))
+    proc = _run_subprocess(server, tmp_path, sheet)
+    _wait_for_taken(server, 8)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "stopped at once" in err
+    rerun = _run_subprocess(server, tmp_path, sheet)
+    out, err = rerun.communicate(timeout=60)
+    ids = taken_ids(server)
+    assert len(ids) == len(set(ids)), "a row reached the API twice"
+    statuses = collections.Counter(r["Status"] for r in read_results(tmp_path / "c.results.csv"))
+    assert statuses["sent"] + statuses["unknown"] == 100 and statuses["unknown"] <= 4
+
+
+def test_sample_workbook_through_the_built_in_sandbox(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    results = tmp_path / "out.xlsx"
+    template = root / "templates" / "appointment_reminder.txt"
+    result = CliRunner().invoke(main, [
+        "send", str(root / "samples" / "contacts.xlsx"), "--template", str(template),
+        "--sandbox", "--yes", "--quiet", "--results", str(results)], env={"XDG_CONFIG_HOME": str(tmp_path)})
+    assert result.exit_code == 1, result.output  # the sample's broken rows are invalid
+    statuses = collections.Counter(r["Status"] for r in read_results(results))
+    assert statuses == {"sent": 35, "invalid": 3}
