@@ -164,3 +164,14 @@ def test_parallel_check_gives_the_same_report(tmp_path):
         [(r.index, r.row, r.status, r.body, r.segments, r.to) for r in two.results]
     assert list(one.issues()) == list(two.issues())
     assert one.summary() == two.summary()
+
+
+def test_excel_date_cells_feed_the_schedule(tmp_path):
+    import datetime as dt_
+
+    path = write_xlsx(tmp_path / "c.xlsx", [["To", "Text", "Schedule"],
+                                            ["0412345678", "hi", dt_.datetime(2026, 11, 27, 9, 30)]])
+    sheet = load(path)
+    report = check_sheet(sheet, CheckOptions(now=NOW, timezone="Australia/Sydney"))
+    expected = int(dt_.datetime(2026, 11, 26, 22, 30, tzinfo=dt_.timezone.utc).timestamp())
+    assert report.results[0].body["Schedule"] == expected
