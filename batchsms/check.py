@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -110,7 +111,7 @@ class RowChecker:
         """The rule for one field, bound to this run's phone book, time zone and clock."""
         book, zone, now = self.book, self.zone, self.now
         return {
-            F.TO: lambda v: rules.check_to(v, book),
+            F.TO: partial(rules.check_to, book=book),
             F.FROM: lambda v: rules.check_from(v, book),
             F.SCHEDULE: lambda v: rules.check_schedule(v, zone, now),
             F.DELIVERY_RECEIPT: lambda v: rules.check_bool(v, F.DELIVERY_RECEIPT),

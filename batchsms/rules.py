@@ -43,10 +43,12 @@ class Problem(NamedTuple):
 
 def check_to(raw: str, book: PhoneBook) -> tuple[str | None, list[Problem]]:
     """To: required, normalised to E.164; invalid is an error, a valid non-mobile a warning."""
-    if not raw.strip():
+    if not raw or raw.isspace():
         return None, [Problem(ERROR, "missing-recipient", "no recipient number; fill in the cell or remove the row")]
     phone = book.normalise(raw)
-    if not phone.valid:
+    if phone.mobile:  # the common case first: a valid mobile
+        return phone.e164, NONE
+    if phone.e164 is None:
         hint = "" if raw.strip().startswith("+") else (
             f" (no country code, so read as {book.country}; use --country or write +<country code>)"
         )
@@ -107,7 +109,7 @@ def check_forward_from_sms(raw: str, book: PhoneBook) -> tuple[str | None, list[
 
 def check_text(text: str, max_segments: int) -> tuple[seg.Segments | None, list[Problem]]:
     """Text: not empty; counts segments; warns when look-alike characters force UCS-2."""
-    if not text.strip():
+    if not text or text.isspace():
         return None, [Problem(ERROR, "empty-text", "the message text is empty after rendering")]
     counted = seg.count(text)
     problems: list[Problem] = []

@@ -316,16 +316,18 @@ def test_retry_failed_after_fixing_nothing_resends_failed_rows(sandbox, tmp_path
 
 
 def test_second_ctrl_c_quits_at_once_and_loses_nothing(make_sandbox, tmp_path):
-    server = make_sandbox(latency_ms=300)
+    server = make_sandbox(latency_ms=1500)  # answers come slowly: the drain is still waiting
     sheet = write_csv(tmp_path / "c.csv", contacts(100))
     proc = _run_subprocess(server, tmp_path, sheet)
     _wait_for_taken(server, 8)
     proc.send_signal(signal.SIGINT)
-    time.sleep(0.05)
+    first_line = proc.stderr.readline()  # the sender says it is draining: now the second Ctrl-C
+    assert "Stopping" in first_line or "Stopping" in proc.stderr.readline()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err
     assert "stopped at once" in err
+    server.latency = 0.0
     rerun = _run_subprocess(server, tmp_path, sheet)
     out, err = rerun.communicate(timeout=60)
     ids = taken_ids(server)
