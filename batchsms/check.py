@@ -275,7 +275,7 @@ def check_sheet(sheet: Sheet, options: CheckOptions, workers: int = 1, helpers: 
 #: Below this many rows a second process costs more than it saves.
 PARALLEL_MIN_ROWS = 50_000
 #: The share of rows each helper process takes: it also pays for starting and for pickling.
-HELPER_SHARE = 0.45
+HELPER_SHARE = 0.42
 
 
 def _pack(r: RowResult, offset: int) -> tuple:
