@@ -144,8 +144,7 @@ class _Region:
         entry = self._by_length.get(size)
         if entry is None:
             parts, names = [], []
-            descs = [(d.lengths, d.match, kind) for d, kind in
-                     ((_Desc(getattr(self.metadata, name)), kind) for name, kind in _TYPE_ORDER) if d.match]
+            descs = list(self.types)
             descs += [(self.fixed.lengths, self.fixed.match, PhoneNumberType.FIXED_LINE)] if self.fixed.match else []
             if not self.same_mobile_fixed and self.mobile.match:
                 descs.append((self.mobile.lengths, self.mobile.match, PhoneNumberType.MOBILE))
@@ -164,11 +163,9 @@ class _Region:
 
     def number_type(self, nsn: str) -> int:
         """phonenumberutil._number_type_helper: the general desc, then one combined regex."""
-        size = len(nsn)
-        general = self.general
-        if general.match is None or (general.lengths and size not in general.lengths) or general.match(nsn) is None:
+        if not self.general.matches(nsn):
             return PhoneNumberType.UNKNOWN
-        combined, names = self._combined(size)
+        combined, names = self._combined(len(nsn))
         if names is None:
             return self.number_type_reference(nsn)
         found = combined(nsn) if combined is not None else None
@@ -177,16 +174,11 @@ class _Region:
         # Only one alternative takes part in a match, and its named group encloses (so closes
         # after) any group inside it: lastgroup names it.
         kind = self._kinds.get(found.lastgroup)
-        if kind is not None:
-            if kind == PhoneNumberType.FIXED_LINE and (self.same_mobile_fixed or self.mobile.matches(nsn)):
-                return PhoneNumberType.FIXED_LINE_OR_MOBILE
-            return kind
-        for name, kind in names:
-            if found.group(name) is not None:
-                if kind == PhoneNumberType.FIXED_LINE and (self.same_mobile_fixed or self.mobile.matches(nsn)):
-                    return PhoneNumberType.FIXED_LINE_OR_MOBILE
-                return kind
-        return PhoneNumberType.UNKNOWN  # pragma: no cover - a match always names a group
+        if kind is None:  # pragma: no cover - defensive: look for the group that matched
+            kind = next((k for name, k in names if found.group(name) is not None), PhoneNumberType.UNKNOWN)
+        if kind == PhoneNumberType.FIXED_LINE and (self.same_mobile_fixed or self.mobile.matches(nsn)):
+            return PhoneNumberType.FIXED_LINE_OR_MOBILE
+        return kind
 
     def test_length(self, number: str) -> int:
         """phonenumberutil._test_number_length for the general desc: it depends on the length alone."""
@@ -198,10 +190,9 @@ class _Region:
 
     def number_type_reference(self, nsn: str) -> int:
         """The same answer the slow way, desc by desc (kept to test the combined regex against)."""
-        size = len(nsn)
-        general = self.general
-        if general.match is None or (general.lengths and size not in general.lengths) or general.match(nsn) is None:
+        if not self.general.matches(nsn):
             return PhoneNumberType.UNKNOWN
+        size = len(nsn)
         for lengths, match, kind in self.types:
             if (not lengths or size in lengths) and match(nsn) is not None:
                 return kind
