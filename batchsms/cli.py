@@ -12,7 +12,6 @@ import os
 import shlex
 import sys
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -239,19 +238,6 @@ def interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def move_aside(journal_path: Path) -> Path | None:
-    """--restart: keep the old journal as a dated backup rather than deleting what it knows."""
-    if not journal_path.exists():
-        return None
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    backup = journal_path.with_name(f"{journal_path.name}.{stamp}.bak")
-    for suffix in ("", "-wal", "-shm"):
-        part = Path(f"{journal_path}{suffix}")
-        if part.exists():
-            part.rename(Path(f"{backup}{suffix}"))
-    return backup
-
-
 def describe_rows(rows: list[int], limit: int = 10) -> str:
     shown = ", ".join(str(r) for r in rows[:limit])
     return shown + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
@@ -302,11 +288,6 @@ def send(property_sid, base_url, use_sandbox, concurrency, rate, limit, results_
       BATCHSMS_ACCOUNT_SID=AC... BATCHSMS_AUTH_TOKEN=... batchsms send contacts.xlsx \\
           --template templates/spring_sale.txt --property-sid PS... --rate 20
     """
-    with early_helpers(params["sheet_path"]) as helpers:
-        sheet, options = prepare(params)
-        report = check_sheet(sheet, options, helpers=helpers)
-    if report_path:
-        report.write(report_path)
     sandbox = None
     if use_sandbox:
         from .sandbox import Sandbox
@@ -314,19 +295,21 @@ def send(property_sid, base_url, use_sandbox, concurrency, rate, limit, results_
         sandbox = Sandbox(port=0).start()
         settings = Settings(sandbox.url, sandbox.account_sid, sandbox.auth_token, property_sid or "PSANDBOX")
         target = "the built-in sandbox"
-    else:
+    else:  # credentials are checked before a long check of the sheet, not after it
         settings = load_settings(base_url=base_url, property_sid=property_sid)
         target = settings.target
     try:
         client = Client(settings.base_url, settings.account_sid, settings.auth_token, settings.property_sid,
                         connect_timeout=connect_timeout, read_timeout=read_timeout, max_attempts=max_attempts)
+        with early_helpers(params["sheet_path"]) as helpers:
+            sheet, options = prepare(params)
+            report = check_sheet(sheet, options, helpers=helpers)
+        if report_path:
+            report.write(report_path)
         results = results_path or default_results_path(sheet)
-        journal_path = results.with_name(results.name + ".journal")
-        if restart:
-            backup = move_aside(journal_path)
-            if backup and not as_json:
-                click.echo(f"Restarting: the old journal is kept as {backup}")
-        with Journal(journal_path) as journal:
+        with Journal(results.with_name(results.name + ".journal"), restart=restart) as journal:
+            if journal.backup and not as_json:
+                click.echo(f"Restarting: the old journal is kept as {journal.backup}")
             code = _send_with_journal(sheet, report, journal, client, target, results, concurrency=concurrency,
                                       rate=rate, limit=limit, yes=yes, retry_unknown=retry_unknown,
                                       retry_failed=retry_failed, quiet=quiet, as_json=as_json,

@@ -83,8 +83,15 @@ class Finish:
 class Journal:
     """One send's journal. Only one process may hold it open (a lock file enforces that)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, restart: bool = False) -> None:
+        """Open (or create) the journal at ``path``, holding its lock until :meth:`close`.
+
+        ``restart`` first sets any existing journal aside as a dated ``.bak`` (kept, not
+        deleted: it still says what was sent); this happens under the lock, so a send
+        still running on the old journal is refused rather than left writing to a backup.
+        """
         self.path = Path(path)
+        self.backup: Path | None = None
         self._lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -93,6 +100,12 @@ class Journal:
             raise JournalError(
                 f"{self.path}: another batchsms send is using this journal; wait for it to finish"
             ) from None
+        if restart and self.path.exists():
+            self.backup = self.path.with_name(f"{self.path.name}.{time.strftime('%Y%m%d-%H%M%S')}.bak")
+            for suffix in ("", "-wal", "-shm"):
+                part = Path(f"{self.path}{suffix}")
+                if part.exists():
+                    part.rename(Path(f"{self.backup}{suffix}"))
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")

@@ -80,3 +80,20 @@ def test_schedule_that_passed_during_the_run_is_not_sent(sandbox, tmp_path):
         entry = journal.entries()[2]
     assert stats.counts[FAILED] == 1 and "schedule-in-past" in entry.error
     assert sandbox.state.stats["requests"] == 0
+
+
+def test_restart_keeps_the_old_journal_and_never_moves_a_busy_one(tmp_path):
+    import pytest
+
+    from batchsms.errors import JournalError
+
+    path = tmp_path / "j"
+    with Journal(path) as journal:
+        journal.commit(starts=[(2, "h")])
+        with pytest.raises(JournalError, match="another batchsms send"):
+            Journal(path, restart=True)
+        assert path.exists() and not list(tmp_path.glob("j.*.bak"))
+    with Journal(path, restart=True) as journal:
+        assert journal.entries() == {} and journal.backup is not None
+    with Journal(journal.backup) as old:
+        assert list(old.entries()) == [2]
