@@ -61,9 +61,6 @@ class Report:
         for result in self.results:
             yield from result.issues
 
-    def valid(self) -> list[RowResult]:
-        return [r for r in self.results if r.status == VALID]
-
     @property
     def ok(self) -> bool:
         """True when no row has an error (drives the exit code)."""
