@@ -105,9 +105,11 @@ class RowChecker:
             option = OPTION_FOR_FIELD.get(api_field, api_field)
             self.sources.append((api_field, index, default, label, option, self._rule(api_field)))
         self.max_segments = options.max_segments
+        # A plain-substitution template renders with one call and cannot fail: skip the wrappers.
+        self.plain_render = self.template.render_plain if self.template is not None else None
         self.needs_cross_check = any(f in (F.FROM, F.DELIVERY_RECEIPT) for f, *_ in self.sources)
 
-    def _rule(self, api_field: str) -> Callable[[str], tuple[object, tuple[Problem, ...] | list[Problem]]]:
+    def _rule(self, api_field: str) -> Callable[[str], tuple[object, tuple[Problem, ...] | list[Problem]]] | None:
         """The rule for one field, bound to this run's phone book, time zone and clock."""
         book, zone, now = self.book, self.zone, self.now
         return {
@@ -117,7 +119,7 @@ class RowChecker:
             F.DELIVERY_RECEIPT: lambda v: rules.check_bool(v, F.DELIVERY_RECEIPT),
             F.DR_WEBHOOK_URI: lambda v: rules.check_url(v, F.DR_WEBHOOK_URI),
             F.DR_WEBHOOK_METHOD: lambda v: rules.check_method(v, F.DR_WEBHOOK_METHOD),
-            F.EXTERNAL_ID: lambda v: (v, ()),
+            F.EXTERNAL_ID: None,  # any text: passed through without a call
             F.FORWARD_TO_SMS: lambda v: rules.check_forward_to_sms(v, book),
             F.FORWARD_FROM_SMS: lambda v: rules.check_forward_from_sms(v, book),
             F.FORWARD_TO_EMAIL: lambda v: rules.check_email(v, F.FORWARD_TO_EMAIL),
@@ -133,7 +135,7 @@ class RowChecker:
         issues: list[Issue] = []
         body: dict[str, object] = {}
         cross_check = self.needs_cross_check
-        labels: dict[str, tuple[str, str]] = {}  # field -> (column label, raw value), for cross-field rules
+        labels: dict[str, tuple[str, str]] = {} if cross_check else None  # field -> (label, raw), cross-field
         has_to = False
         for api_field, col, default, label, option, rule in self.sources:
             raw = cells[col].strip() if col is not None else ""
@@ -149,6 +151,9 @@ class RowChecker:
                 has_to = True
             if cross_check:
                 labels[api_field] = (where, raw)
+            if rule is None:
+                body[api_field] = raw
+                continue
             value, problems = rule(raw)
             if problems:
                 issues.extend([Issue(row, where, raw, *p) for p in problems])
@@ -157,7 +162,8 @@ class RowChecker:
         if not has_to:  # defensive: load() guarantees a recipient column
             issues.append(Issue(row, "To", "", ERROR, "missing-recipient", "no recipient column"))
 
-        text = self._text(cells, row, issues)
+        plain = self.plain_render
+        text = plain(cells) if plain is not None else self._text(cells, row, issues)
         counted = None
         if text is not None:
             counted, problems = rules.check_text(text, self.max_segments)
@@ -215,6 +221,7 @@ def apply_batch_rules(results: list[RowResult], options: CheckOptions, to_label:
     """Suppression, duplicates and the lease limit, in sheet order."""
     seen: dict[str, list] = {}  # recipient -> [first valid RowResult, leases so far]
     suppress, dedupe = options.suppress, options.dedupe
+    sender_field, text_field = F.FROM, F.TEXT  # locals: this loop runs once per row of the sheet
     for r in results:
         to = r.to
         if to is None:
@@ -236,14 +243,14 @@ def apply_batch_rules(results: list[RowResult], options: CheckOptions, to_label:
                 r.issues = [Issue(r.row, to_label, to, WARNING, "duplicate-skipped",
                                   f"skipped: row {earlier.row} already texts {to} (--dedupe)")]
                 continue
-            if earlier.body[F.TEXT] == r.body[F.TEXT]:
+            if earlier.body[text_field] == r.body[text_field]:
                 r.issues.append(Issue(r.row, to_label, to, WARNING, "duplicate-message",
                                       f"row {earlier.row} sends {to} the very same text: they would get it "
                                       "twice; remove one or use --dedupe"))
             else:
                 r.issues.append(Issue(r.row, to_label, to, WARNING, "duplicate-recipient",
                                       f"row {earlier.row} also texts {to}; use --dedupe to send only the first"))
-        if F.FROM not in r.body:
+        if sender_field not in r.body:
             entry[1] += 1
             if entry[1] > MAX_LEASES_PER_RECIPIENT:
                 r.status, r.body = INVALID, None

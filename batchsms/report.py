@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import tables
+from .cells import csv_safe
 from .errors import ConfigError
 from .segments import Segments
 
@@ -32,6 +33,11 @@ class Issue:
 
     def cells(self) -> list[str]:
         return [str(self.row), self.column, self.value, self.severity, self.code, self.message]
+
+    def csv_cells(self) -> list[str]:
+        """The cells for a CSV file: row, severity and code are inert by construction; the rest made so."""
+        return [str(self.row), csv_safe(self.column), csv_safe(self.value), self.severity, self.code,
+                csv_safe(self.message)]
 
 
 @dataclass(slots=True)
@@ -119,5 +125,6 @@ class Report:
             data = {"summary": self.summary(), "issues": [asdict(i) for i in self.issues()]}
             path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
         else:
-            tables.write_table(path, ISSUE_COLUMNS, (i.cells() for i in self.issues()), sheet="Report")
+            tables.write_table(path, ISSUE_COLUMNS, (i.cells() for i in self.issues()), sheet="Report",
+                               csv_rows=(i.csv_cells() for i in self.issues()))
         return path

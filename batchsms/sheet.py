@@ -212,7 +212,8 @@ def _load(path: Path, sheet: str | None, header_row: int, encoding: str | None, 
     rows: list[list[str]] = []
     numbers: list[int] = []
     for number, record in enumerate(records[header_row:], start=header_row + 1):
-        if not "".join(record).strip():
+        first = record[0] if record else ""
+        if (not first or first.isspace()) and not "".join(record).strip():  # a fully empty row
             continue
         if len(record) < width:
             record = record + [""] * (width - len(record))

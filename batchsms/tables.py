@@ -98,16 +98,20 @@ def write_xlsx(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]],
             out.write("".join(buffer).encode("utf-8"))
 
 
-def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]], delimiter: str = ",") -> None:
-    """UTF-8 with a BOM (so Excel reads the accents right), formula-like cells prefixed with '."""
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]], delimiter: str = ",",
+              safe: bool = False) -> None:
+    """UTF-8 with a BOM (so Excel reads the accents right), formula-like cells prefixed with '.
+
+    ``safe=True`` says the caller already made every cell inert (see :func:`cells.csv_safe`).
+    """
     with open(path, "w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh, delimiter=delimiter)
         writer.writerow([csv_safe(h) for h in header])
-        writer.writerows([csv_safe(c) for c in row] for row in rows)
+        writer.writerows(rows if safe else ([csv_safe(c) for c in row] for row in rows))
 
 
 def write_table(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[str]], *,
-                delimiter: str = ",", sheet: str = "Sheet1") -> None:
+                delimiter: str = ",", sheet: str = "Sheet1", csv_rows: Iterable[Sequence[str]] | None = None) -> None:
     """Write atomically (temp file + rename), so an interrupted write never leaves half a file."""
     path = Path(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
@@ -116,6 +120,8 @@ def write_table(path: str | Path, header: Sequence[str], rows: Iterable[Sequence
     try:
         if path.suffix.lower() in (".xlsx", ".xlsm"):
             write_xlsx(tmp, header, rows, sheet)
+        elif csv_rows is not None:  # rows the caller already made inert for CSV
+            write_csv(tmp, header, csv_rows, delimiter, safe=True)
         else:
             write_csv(tmp, header, rows, delimiter)
         os.replace(tmp, path)

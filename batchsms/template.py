@@ -75,7 +75,8 @@ class MessageTemplate:
         try:
             self._template = env.from_string(source)
             self._fast = self._plain_substitution(env.parse(source))
-            self._render_plain = self._compile_plain(self._fast) if self._fast else None
+            #: ``cells -> text`` when the template only puts columns into text (it cannot fail), else None.
+            self.render_plain = self._compile_plain(self._fast) if self._fast else None
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(f"{name}:{exc.lineno}: template syntax error: {exc.message}") from exc
 
@@ -134,8 +135,8 @@ class MessageTemplate:
 
     def render(self, cells: Sequence[str]) -> str:
         """The text for one row; raises MissingVariable or RenderError."""
-        if self._render_plain is not None:
-            return self._render_plain(cells)
+        if self.render_plain is not None:
+            return self.render_plain(cells)
         context = {name: cells[index] for index, name in self._pairs}
         context["row"] = dict(zip(self.header, cells, strict=False))
         try:
