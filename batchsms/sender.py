@@ -17,7 +17,6 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -206,7 +205,18 @@ class Sender:
                    file=sys.stderr, smoothing=0.05)
         last_postfix = 0.0
         drain_deadline: float | None = None
-        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="batchsms-send")
+        # Plain worker threads on a queue rather than an executor: no Future per message, and
+        # daemon threads, so a request still hanging after the drain never holds up the exit.
+        jobs: queue.SimpleQueue = queue.SimpleQueue()
+
+        def worker() -> None:
+            while (job := jobs.get()) is not None:
+                work(job)
+
+        workers = [threading.Thread(target=worker, name=f"batchsms-send-{n}", daemon=True)
+                   for n in range(self.concurrency)]
+        for thread in workers:
+            thread.start()
         try:
             with self._signals():
                 while (pending and not self.stop.is_set()) or in_flight:
@@ -232,7 +242,7 @@ class Sender:
                         finishes, releases = [], []
                     for job in batch:
                         in_flight[job.row] = job
-                        pool.submit(work, job)
+                        jobs.put(job)
                     if self.stop.is_set() and drain_deadline is None:
                         drain_deadline = time.monotonic() + self.drain_timeout
                     if in_flight:
@@ -276,7 +286,8 @@ class Sender:
                     stats.counts[UNKNOWN] += 1
                 self.journal.commit(finishes=finishes, releases=releases)
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            for _ in workers:
+                jobs.put(None)
             bar.set_postfix_str(self._postfix(stats.counts), refresh=False)
             bar.close()
         stats.interrupted = self.stop.is_set() and stats.auth_error is None
