@@ -207,10 +207,10 @@ class Sender:
         drain_deadline: float | None = None
         # Plain worker threads on a queue rather than an executor: no Future per message, and
         # daemon threads, so a request still hanging after the drain never holds up the exit.
-        jobs: queue.SimpleQueue = queue.SimpleQueue()
+        ready: queue.SimpleQueue = queue.SimpleQueue()  # journaled rows for the workers; None = stop
 
         def worker() -> None:
-            while (job := jobs.get()) is not None:
+            while (job := ready.get()) is not None:
                 work(job)
 
         workers = [threading.Thread(target=worker, name=f"batchsms-send-{n}", daemon=True)
@@ -242,7 +242,7 @@ class Sender:
                         finishes, releases = [], []
                     for job in batch:
                         in_flight[job.row] = job
-                        jobs.put(job)
+                        ready.put(job)
                     if self.stop.is_set() and drain_deadline is None:
                         drain_deadline = time.monotonic() + self.drain_timeout
                     if in_flight:
@@ -279,7 +279,6 @@ class Sender:
                     elif pending and not self.stop.is_set():
                         time.sleep(self.limiter.wait_time())
                 # Rows still in flight after the drain: their answer will never be read.
-                now = time.time()
                 for job in in_flight.values():
                     finishes.append(Finish(job.row, UNKNOWN, 1, segments=job.segments,
                                            error="still waiting for the API's answer when the run stopped"))
@@ -287,7 +286,7 @@ class Sender:
                 self.journal.commit(finishes=finishes, releases=releases)
         finally:
             for _ in workers:
-                jobs.put(None)
+                ready.put(None)
             bar.set_postfix_str(self._postfix(stats.counts), refresh=False)
             bar.close()
         stats.interrupted = self.stop.is_set() and stats.auth_error is None
