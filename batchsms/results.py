@@ -24,11 +24,19 @@ def default_results_path(sheet: Sheet) -> Path:
     return sheet.path.with_name(f"{sheet.path.stem}.results{suffix}")
 
 
-def result_header(sheet: Sheet) -> list[str]:
-    """The sheet's header plus the result columns (renamed if the sheet already has one)."""
+def sheet_width(sheet: Sheet) -> int:
+    """How many columns the sheet really uses: cells beyond the header are kept too."""
+    return max([len(sheet.raw_header or sheet.header), len(sheet.header)] + [len(r) for r in sheet.rows])
+
+
+def result_header(sheet: Sheet, width: int | None = None) -> list[str]:
+    """The header row as the file has it, plus the result columns (renamed if the sheet has one)."""
+    width = sheet_width(sheet) if width is None else width
+    header = list(sheet.raw_header or sheet.header)
+    header += [""] * (width - len(header))
     taken = set(sheet.header)
     extra = [name if name not in taken else f"batchsms {name}" for name in RESULT_COLUMNS]
-    return list(sheet.header) + extra
+    return header + extra
 
 
 def outcome_cells(report_row, entry: Entry | None) -> list[str]:
@@ -47,17 +55,31 @@ def outcome_cells(report_row, entry: Entry | None) -> list[str]:
             str(entry.segments if entry.segments is not None else segments), error, str(entry.attempts)]
 
 
-def result_rows(sheet: Sheet, report: Report, entries: dict[int, Entry]) -> Iterator[list[str]]:
-    width = len(sheet.header)
+def result_rows(sheet: Sheet, report: Report, entries: dict[int, Entry],
+                width: int | None = None) -> Iterator[list[str]]:
+    """Every row below the header, in order; empty rows stay (empty), so row N here is row N there."""
+    width = sheet_width(sheet) if width is None else width
+    expected = sheet.header_row + 1
     for result in report.results:
+        while expected < result.row:  # an empty row of the sheet
+            yield []
+            expected += 1
         cells = sheet.rows[result.index]
-        cells = cells[:width] + [""] * (width - len(cells))
+        if len(cells) < width:
+            cells = cells + [""] * (width - len(cells))
         yield cells + outcome_cells(result, entries.get(result.row))
+        expected += 1
 
 
 def write_results(path: str | Path, sheet: Sheet, report: Report, entries: dict[int, Entry]) -> Path:
-    """Write atomically, in CSV (the input's delimiter) or .xlsx, every cell inert."""
+    """Write atomically, in CSV (the input's delimiter) or .xlsx, every cell inert.
+
+    The file has the sheet's own layout: the rows above the header, the header, and
+    every row after it at the same row number, each with its outcome added on the right.
+    """
     path = Path(path)
-    tables.write_table(path, result_header(sheet), result_rows(sheet, report, entries),
-                       delimiter=sheet.delimiter or ",", sheet=sheet.sheet_name or "Results")
+    width = sheet_width(sheet)
+    tables.write_table(path, result_header(sheet, width), result_rows(sheet, report, entries, width),
+                       delimiter=sheet.delimiter or ",", sheet=sheet.sheet_name or "Results",
+                       preamble=sheet.preamble)
     return path

@@ -40,6 +40,8 @@ class Sheet:
     sheet_name: str | None = None
     header_row: int = 1
     columns: dict[str, int] = field(default_factory=dict)  # API field -> column index
+    preamble: list[list[str]] = field(default_factory=list)  # rows above the header, as they are
+    raw_header: list[str] = field(default_factory=list)  # the header row as it is in the file
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -219,7 +221,8 @@ def _load(path: Path, sheet: str | None, header_row: int, encoding: str | None, 
             record = record + [""] * (width - len(record))
         rows.append(record)
         numbers.append(number)
-    result = Sheet(path, header, rows, numbers, kind, enc, delim, sheet_name, header_row)
+    result = Sheet(path, header, rows, numbers, kind, enc, delim, sheet_name, header_row,
+                   preamble=records[:header_row - 1], raw_header=list(records[header_row - 1]))
     result.columns = map_columns(result, columns)
     return result
 

@@ -55,7 +55,7 @@ _STYLES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 _SHEET_HEAD = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
     '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-    '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" state="frozen" '
+    '<sheetViews><sheetView workbookViewId="0"><pane ySplit="{split}" topLeftCell="A{below}" state="frozen" '
     'activePane="bottomLeft"/></sheetView></sheetViews><sheetData>'
 )
 _SHEET_TAIL = "</sheetData></worksheet>"
@@ -78,8 +78,9 @@ def _xlsx_row(cells: Sequence[str], style: str = "") -> str:
     return "".join(parts)
 
 
-def write_xlsx(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]], sheet: str = "Sheet1") -> None:
-    """A workbook of one sheet, every cell an inline string (so never a formula)."""
+def write_xlsx(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]], sheet: str = "Sheet1",
+               preamble: Sequence[Sequence[str]] = ()) -> None:
+    """A workbook of one sheet, every cell an inline string (so never a formula), the header frozen."""
     name = _xml_text(re.sub(r"[\[\]:*?/\\]", "_", sheet)[:31] or "Sheet1").replace('"', "&quot;")
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         zf.writestr("[Content_Types].xml", _CONTENT_TYPES)
@@ -88,7 +89,10 @@ def write_xlsx(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]],
         zf.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
         zf.writestr("xl/styles.xml", _STYLES)
         with zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as out:
-            buffer = [_SHEET_HEAD, _xlsx_row(header, ' s="1"')]
+            split = len(preamble) + 1
+            buffer = [_SHEET_HEAD.format(split=split, below=split + 1)]
+            buffer += [_xlsx_row(row) for row in preamble]
+            buffer.append(_xlsx_row(header, ' s="1"'))
             for row in rows:
                 buffer.append(_xlsx_row(row))
                 if len(buffer) >= 2000:
@@ -99,19 +103,21 @@ def write_xlsx(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]],
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]], delimiter: str = ",",
-              safe: bool = False) -> None:
+              safe: bool = False, preamble: Sequence[Sequence[str]] = ()) -> None:
     """UTF-8 with a BOM (so Excel reads the accents right), formula-like cells prefixed with '.
 
     ``safe=True`` says the caller already made every cell inert (see :func:`cells.csv_safe`).
     """
     with open(path, "w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh, delimiter=delimiter)
+        writer.writerows([csv_safe(c) for c in row] for row in preamble)
         writer.writerow([csv_safe(h) for h in header])
         writer.writerows(rows if safe else ([csv_safe(c) for c in row] for row in rows))
 
 
 def write_table(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[str]], *,
-                delimiter: str = ",", sheet: str = "Sheet1", csv_rows: Iterable[Sequence[str]] | None = None) -> None:
+                delimiter: str = ",", sheet: str = "Sheet1", csv_rows: Iterable[Sequence[str]] | None = None,
+                preamble: Sequence[Sequence[str]] = ()) -> None:
     """Write atomically (temp file + rename), so an interrupted write never leaves half a file."""
     path = Path(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
@@ -119,11 +125,11 @@ def write_table(path: str | Path, header: Sequence[str], rows: Iterable[Sequence
     tmp = Path(tmp_name)
     try:
         if path.suffix.lower() in (".xlsx", ".xlsm"):
-            write_xlsx(tmp, header, rows, sheet)
+            write_xlsx(tmp, header, rows, sheet, preamble)
         elif csv_rows is not None:  # rows the caller already made inert for CSV
-            write_csv(tmp, header, csv_rows, delimiter, safe=True)
+            write_csv(tmp, header, csv_rows, delimiter, safe=True, preamble=preamble)
         else:
-            write_csv(tmp, header, rows, delimiter)
+            write_csv(tmp, header, rows, delimiter, preamble=preamble)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -346,3 +346,26 @@ def test_sample_workbook_through_the_built_in_sandbox(tmp_path):
     assert result.exit_code == 1, result.output  # the sample's broken rows are invalid
     statuses = collections.Counter(r["Status"] for r in read_results(results))
     assert statuses == {"sent": 35, "invalid": 3}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_results_keep_the_sheet_layout_row_for_row(sandbox, tmp_path, suffix):
+    """Row N of the results is row N of the sheet: title rows, empty rows and stray cells stay."""
+    rows = [["Spring campaign"], [], ["Mobile ", "Name"], ["0412000001", "Ann", "note beyond the header"], [],
+            ["0412000002", "Bo"]]
+    sheet = (write_csv if suffix == ".csv" else write_xlsx)(tmp_path / f"c{suffix}", rows)
+    result = send(sandbox, tmp_path, sheet, "--text", "Hi {{ Name }}", "--header-row", "3", "--quiet")
+    assert result.exit_code == 0, result.output
+    path = tmp_path / f"c.results{suffix}"
+    if suffix == ".csv":
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            got = list(csv.reader(fh))
+    else:
+        ws = openpyxl.load_workbook(path).active
+        got = [["" if c.value is None else c.value for c in row] for row in ws.iter_rows()]
+        got = [r[:len(r) - next((i for i, c in enumerate(reversed(r)) if c), len(r))] for r in got]
+    assert got[0][0] == "Spring campaign" and not any(got[1])
+    assert got[2][:4] == ["Mobile ", "Name", "", "Status"]
+    assert got[3][:4] == ["0412000001", "Ann", "note beyond the header", "sent"]
+    assert not any(got[4])
+    assert got[5][:4] == ["0412000002", "Bo", "", "sent"]
