@@ -201,8 +201,10 @@ class Sender:
 
         finishes: list[Finish] = []
         releases: list[int] = []
+        interactive = sys.stderr.isatty()
         bar = tqdm(total=len(jobs), unit="msg", disable=self.quiet or not jobs, dynamic_ncols=True,
-                   file=sys.stderr, smoothing=0.05)
+                   file=sys.stderr, smoothing=0.05,
+                   mininterval=0.1 if interactive else 30)  # a cron log gets a line every 30 s, not 10 a second
         last_postfix = 0.0
         drain_deadline: float | None = None
         # Plain worker threads on a queue rather than an executor: no Future per message, and
