@@ -369,3 +369,24 @@ def test_results_keep_the_sheet_layout_row_for_row(sandbox, tmp_path, suffix):
     assert got[3][:4] == ["0412000001", "Ann", "note beyond the header", "sent"]
     assert not any(got[4])
     assert got[5][:4] == ["0412000002", "Bo", "", "sent"]
+
+
+def test_a_row_reaches_the_api_only_after_the_journal_says_it_is_in_flight(sandbox, tmp_path):
+    """The sandbox looks into the journal (a second SQLite reader) at the moment each message arrives."""
+    import sqlite3
+
+    journal = tmp_path / "c.results.csv.journal"
+    seen_states = []
+    original = sandbox._take
+
+    def take_and_look(property_sid, body):
+        row = int(body["ExternalId"][2:]) + 2
+        with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as db:
+            found = db.execute("SELECT state FROM rows WHERE row = ?", (row,)).fetchone()
+        seen_states.append(found[0] if found else None)
+        return original(property_sid, body)
+
+    sandbox._take = take_and_look
+    sheet = write_csv(tmp_path / "c.csv", contacts(40))
+    assert send(sandbox, tmp_path, sheet, "--text", "x", "--quiet", "--concurrency", "8").exit_code == 0
+    assert seen_states == ["started"] * 40
