@@ -10,6 +10,7 @@ import functools
 import json
 import os
 import shlex
+import signal
 import sys
 import threading
 from contextlib import contextmanager
@@ -433,11 +434,11 @@ def sandbox(host, port, account_sid, auth_token, faults, latency, rate, seed, ti
     click.echo(f"Sandbox API on {server.url} (account {account_sid}; token as given by --auth-token). "
                "Ctrl-C to stop.")
     stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, or kill from a script or a service manager
+        signal.signal(signum, lambda *_: stop.set())
     try:
         while not stop.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
         server.stop()
         click.echo(server.summary())

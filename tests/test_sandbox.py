@@ -124,3 +124,25 @@ def test_parse_faults():
 def test_sandbox_command_rejects_bad_faults():
     result = CliRunner().invoke(main, ["sandbox", "--faults", "418=0.1"])
     assert result.exit_code == 2 and "KIND=RATE" in result.output
+
+
+def test_sandbox_command_serves_and_reports_on_exit(tmp_path):
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "batchsms", "sandbox", "--port", "0", "--auth-token", "t"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = re.search(r"http://127\.0\.0\.1:\d+", proc.stdout.readline()).group(0)
+        answer = requests.post(f"{url}/v2/Properties/PS1/Messages", json={"To": "+61412345678", "Text": "x"},
+                               auth=("ACSANDBOX", "t"), timeout=5)
+        assert answer.status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert "sandbox: requests 1, taken 1" in out
