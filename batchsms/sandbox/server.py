@@ -8,15 +8,26 @@ Faults are drawn per message request: ``429`` and ``503`` refuse without taking 
 message (with Retry-After), ``reset`` drops the connection before taking it, while
 ``500`` and ``timeout`` take the message and then fail to answer properly, as a
 real server can: those are the cases a client must never resend blindly.
+
+It is also a network service anyone on its network segment may talk to (``--host
+0.0.0.0``), so bytes no client would send get an HTTP answer, never a traceback: a bad
+request line, header or ``Content-Length`` is a 400, chunked bodies a 411, a header
+block over 64 KB a 431, a body over the endpoint's cap a 413 (decided from the headers,
+after the credentials are checked, before a byte of body is read), and a request that
+stops arriving a 408 after ``request_timeout``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import heapq
 import json
+import logging
+import math
 import random
+import re
 import secrets
 import socket
 import struct
@@ -25,15 +36,101 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from typing import NamedTuple
 from urllib.parse import urlencode, urlsplit
 
 from ..segments import count as count_segments
+from .network import is_loopback_host
 from .validation import ApiError, validate
 
 FAULT_KINDS = ("429", "503", "reset", "500", "timeout")
 MAX_LEASES = 5
 LEASE_SECONDS = 30 * 24 * 3600
 DELIVERY_DELAY = 1.0  # seconds from submission to the (simulated) delivery receipt
+
+MAX_HEAD = 64 * 1024  # request line and headers; a real client sends well under 1 KB
+MAX_MESSAGE_BODY = 1 << 20  # one message is a few KB at most; anything near this is not a message
+MAX_BATCH_BODY = 16 << 20  # BatchMessages carries many messages in one body
+REQUEST_TIMEOUT = 10.0  # seconds from a request's first byte to its last
+IDLE_TIMEOUT = 60.0  # seconds a keep-alive connection may wait for its next request
+LINGER = 2.0  # seconds to keep reading (and dropping) input after an error answer
+
+_log = logging.getLogger(__name__)
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # RFC 9110 token: a method or a header name
+_REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/1\.[0-9]\r\n")
+# The whole head in one match (one C call, not one per line): request line, then "Name: value"
+# lines whose names are tokens, so no "Name :" (a smuggling trick), no folded " continuation".
+_HEAD = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/1\.[0-9]\r\n((?:{_TOKEN}:[^\r\n]*\r\n)*)\r\n")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+class _Watch:
+    """A connection's current deadline, checked by the ticker (every 0.1 s) rather than by a timer.
+
+    A timer per wait (``asyncio.timeout``/``wait_for``), created and cancelled twice per
+    request, added ~17 µs of CPU to a request that otherwise costs the sandbox ~55 µs;
+    storing a float costs nothing, and timeouts 0.1 s late do not matter. When a deadline
+    passes the ticker cancels the connection's task and sets ``expired``, which tells that
+    cancellation from a shutdown.
+    """
+
+    __slots__ = ("deadline", "expired", "task")
+
+    def __init__(self, task: asyncio.Task) -> None:
+        self.task, self.deadline, self.expired = task, math.inf, False
+
+    def caught(self) -> bool:
+        """After a CancelledError: True (and the task usable again) if it was this deadline's doing."""
+        if not self.expired:
+            return False
+        self.expired = False
+        uncancel = getattr(self.task, "uncancel", None)  # Python 3.11+: undo the cancel request's count
+        if uncancel is not None:
+            uncancel()
+        return True
+
+
+class _Refusal(Exception):
+    """A request answered with an HTTP error before it reaches the API emulation.
+
+    ``close`` says whether the connection must end after the answer: it must whenever the
+    request's body was not read (its bytes would be taken for the next request).
+    """
+
+    def __init__(self, status: int, code: str, message: str, *, close: bool = True,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.close = status, close
+        self.body = ApiError(status, code, message).body()
+        self.headers = {**(headers or {}), **({"Connection": "close"} if close else {})}
+
+
+class _Request(NamedTuple):
+    method: str
+    path: str
+    parts: list[str]  # the path's non-empty segments
+    headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
+    body: bytes
+
+
+def _content_length(value: str | None) -> int:
+    """The body length a ``Content-Length`` value declares, or a 400 for anything not one number.
+
+    ``int()`` alone would take ``+5``, `` 5``, ``²`` and ``1_000`` and raise on 5,000 digits;
+    repeated or listed values must agree (a proxy and this server could otherwise disagree on
+    where the body ends).
+    """
+    if value is None:
+        return 0
+    if value.isdigit() and value.isascii() and len(value) <= 18:  # every real request
+        return int(value)
+    values = {v.strip(" \t") for v in value.split(",")}
+    if len(values) != 1:
+        raise _Refusal(400, "BadRequest", "conflicting Content-Length values")
+    (text,) = values
+    if not _DIGITS.fullmatch(text):
+        raise _Refusal(400, "BadRequest", f"Content-Length must be a whole number of bytes, not {text[:20]!r}")
+    return int(text) if len(text) <= 18 else 10**18  # over any cap: a 413, without a 5,000-digit int()
 
 
 def parse_faults(spec: str | None) -> dict[str, float]:
@@ -59,8 +156,12 @@ def parse_faults(spec: str | None) -> dict[str, float]:
 
 
 def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    return host == "localhost" or host.startswith("127.") or host == "::1"
+    """True when the URL's host is a loopback address (not a name that merely starts with 127.)."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return False
+    return host is not None and is_loopback_host(host)
 
 
 @dataclass
@@ -82,8 +183,13 @@ class Sandbox:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, account_sid: str = "ACSANDBOX",
                  auth_token: str | None = None, faults: dict[str, float] | None = None,
                  latency_ms: float = 0.0, rate: float | None = None, seed: int | None = None,
-                 timeout_hold: float = 60.0) -> None:
+                 timeout_hold: float = 60.0, request_timeout: float = REQUEST_TIMEOUT,
+                 idle_timeout: float = IDLE_TIMEOUT) -> None:
+        """``request_timeout``: seconds from a request's first byte until all of it has arrived
+        (else 408 and close); ``idle_timeout``: seconds a kept-alive connection may sit unused
+        (then it is closed quietly). Both bound what a client that stops talking can hold."""
         self.host, self.port = host, port
+        self.request_timeout, self.idle_timeout = request_timeout, idle_timeout
         self.account_sid = account_sid
         self.auth_token = auth_token or secrets.token_hex(16)
         self.faults = faults or {}
@@ -100,11 +206,13 @@ class Sandbox:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._tasks: set[asyncio.Task] = set()
+        self._watches: set[_Watch] = set()  # one per open connection
 
     # ------------------------------------------------------------------ lifecycle
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal needs brackets
+        return f"http://{host}:{self.port}"
 
     def start(self) -> Sandbox:
         """Serve on a daemon thread; returns once the port is open."""
@@ -130,7 +238,7 @@ class Sandbox:
 
     async def _open(self) -> None:
         self._server = await asyncio.start_server(self._handle, self.host, self.port, backlog=1024,
-                                                  limit=1 << 20)
+                                                  limit=MAX_HEAD)
         self.port = self._server.sockets[0].getsockname()[1]
         self._spawn(self._ticker())
 
@@ -159,45 +267,156 @@ class Sandbox:
 
     # ------------------------------------------------------------------ HTTP
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One connection: requests in turn (keep-alive) until the client closes, errs or idles."""
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._tasks.add(asyncio.current_task())
+        task = asyncio.current_task()
+        watch = _Watch(task)
+        self._tasks.add(task)
+        self._watches.add(watch)
+        clock = asyncio.get_running_loop().time
         try:
             while True:
+                # Waiting for a request's first byte has its own, longer deadline, and ends quietly:
+                # an idle keep-alive connection has asked nothing, so it gets no answer.
+                watch.deadline = clock() + self.idle_timeout
                 try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+                    first = await reader.read(1)
+                except asyncio.CancelledError:
+                    if watch.caught():
+                        return
+                    raise
+                if not first:
                     return
-                lines = head.decode("latin-1").split("\r\n")
+                watch.deadline = clock() + self.request_timeout
                 try:
-                    method, target, _version = lines[0].split(" ", 2)
-                except ValueError:
-                    return
-                headers = {}
-                for line in lines[1:]:
-                    name, _, value = line.partition(":")
-                    if name:
-                        headers[name.strip().lower()] = value.strip()
-                length = int(headers.get("content-length") or 0)
-                body = await reader.readexactly(length) if length else b""
-                action = await self._respond(method, target, headers, body, writer)
-                if action == "close" or headers.get("connection", "").lower() == "close":
-                    break
-                if action == "reset":
-                    if sock is not None:  # RST, not FIN: the client sees "connection reset"
-                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    writer.transport.abort()
+                    request = await self._read_request(first, reader, writer)
+                except asyncio.CancelledError:
+                    if not watch.caught():
+                        raise
+                    refusal = _Refusal(408, "RequestTimeout",
+                                       f"the request did not arrive in full within {self.request_timeout:g} s")
+                except _Refusal as exc:
+                    refusal = exc
+                else:
+                    watch.deadline = math.inf  # answering may take long on purpose (latency, timeout fault)
+                    if request is None:  # blank lines between requests
+                        continue
+                    action = await self._respond(request, writer)
+                    if action == "close" or request.headers.get("connection", "").lower() == "close":
+                        break
+                    if action == "reset":
+                        if sock is not None:  # RST, not FIN: the client sees "connection reset"
+                            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        writer.transport.abort()
+                        return
+                    continue
+                watch.deadline = math.inf
+                self._count("requests", str(refusal.status))
+                self._write(writer, refusal.status, refusal.body, refusal.headers)
+                if refusal.close:
+                    await self._linger(reader, writer)
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
             return
         except asyncio.CancelledError:
             writer.transport.abort()
             raise
+        except Exception:  # a bug here, not the client's doing: say so once, drop this connection only
+            _log.exception("sandbox: internal error on a connection; it is closed")
+            writer.transport.abort()
         finally:
-            self._tasks.discard(asyncio.current_task())
+            self._tasks.discard(task)
+            self._watches.discard(watch)
             if not writer.is_closing():
                 writer.close()
+
+    def _expire_waits(self) -> None:
+        """Cancel every connection wait whose deadline has passed (see ``_Watch``)."""
+        now = asyncio.get_running_loop().time()
+        for watch in self._watches:
+            if watch.deadline <= now:
+                watch.deadline, watch.expired = math.inf, True
+                watch.task.cancel()
+
+    async def _read_request(self, first: bytes, reader: asyncio.StreamReader,
+                            writer: asyncio.StreamWriter) -> _Request | None:
+        """Read and check one request, in the order that keeps a stranger from costing memory.
+
+        Request line and headers (at most ``MAX_HEAD``), then framing (``Content-Length``
+        only), then credentials (a 401 without reading the body), then the body's size
+        against the endpoint's cap (a 413 without reading it), then the body. Raises
+        ``_Refusal`` for any failure; None for a blank line between requests.
+        """
+        try:
+            head = first + await reader.readuntil(b"\r\n\r\n")
+        except asyncio.LimitOverrunError:
+            raise _Refusal(431, "RequestHeaderFieldsTooLarge",
+                           f"the request line and headers exceed {MAX_HEAD // 1024} KB") from None
+        except asyncio.IncompleteReadError:
+            raise _Refusal(400, "BadRequest", "the connection ended before the request's headers did") from None
+        text = head.decode("latin-1").lstrip("\r\n")  # blank lines before a request are allowed
+        if not text:
+            return None
+        match = _HEAD.fullmatch(text)
+        if match is None:
+            if not _REQUEST_LINE.match(text):
+                raise _Refusal(400, "BadRequest", "malformed request line: expected METHOD /path HTTP/1.1")
+            raise _Refusal(400, "BadRequest", "malformed header line: expected Name: value")
+        method, target, block = match.groups()
+        headers: dict[str, str] = {}
+        for line in block[:-2].split("\r\n") if block else ():
+            name, _, value = line.partition(":")
+            key, value = name.lower(), value.strip(" \t")
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        if "transfer-encoding" in headers:
+            raise _Refusal(411, "LengthRequired",
+                           "Transfer-Encoding (chunked) is not supported: send the body with a Content-Length")
+        length = _content_length(headers.get("content-length"))
+        try:
+            path = urlsplit(target).path
+        except ValueError:
+            raise _Refusal(400, "BadRequest", "malformed request target") from None
+        parts = [p for p in path.split("/") if p]
+        if headers.get("authorization") != self._expected_auth:
+            raise _Refusal(401, "Unauthorized", "Invalid AccountSid or auth token",
+                           close=length > 0 or headers.get("connection", "").lower() == "close",
+                           headers={"WWW-Authenticate": 'Basic realm="api"'})
+        batch = method == "POST" and len(parts) == 4 and parts[:2] == ["v2", "Properties"] \
+            and parts[3] == "BatchMessages"
+        cap = MAX_BATCH_BODY if batch else MAX_MESSAGE_BODY
+        if length > cap:
+            raise _Refusal(413, "PayloadTooLarge",
+                           f"the body declares {length} bytes; this endpoint takes at most {cap}")
+        if not length:
+            return _Request(method, path, parts, headers, b"")
+        if headers.get("expect", "").lower() == "100-continue":  # curl waits for this before a big body
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        try:
+            body = await reader.readexactly(length)
+        except asyncio.IncompleteReadError as exc:
+            raise _Refusal(400, "BadRequest",
+                           f"the connection ended after {len(exc.partial)} of {length} body bytes") from None
+        return _Request(method, path, parts, headers, body)
+
+    async def _linger(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Close after an error answer without destroying it.
+
+        Closing a socket that still has unread input makes the kernel send RST, and a client
+        still uploading (a 413, a 401 before the body) may then lose the answer it has not
+        read yet. So: send FIN, drop whatever still arrives for a moment, then close.
+        """
+        if writer.is_closing():
+            return
+        writer.write_eof()
+        with contextlib.suppress(asyncio.TimeoutError, ConnectionError):
+            await asyncio.wait_for(self._discard(reader), min(LINGER, self.request_timeout))
+
+    @staticmethod
+    async def _discard(reader: asyncio.StreamReader) -> None:
+        while await reader.read(1 << 16):
+            pass
 
     @staticmethod
     def _write(writer: asyncio.StreamWriter, status: int, payload, extra: dict | None = None) -> None:
@@ -210,18 +429,11 @@ class Sandbox:
         head += [f"{k}: {v}" for k, v in (extra or {}).items()]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
 
-    async def _respond(self, method: str, target: str, headers: dict, body: bytes,
-                       writer: asyncio.StreamWriter) -> str | None:
-        path = urlsplit(target).path
-        parts = [p for p in path.split("/") if p]
+    async def _respond(self, request: _Request, writer: asyncio.StreamWriter) -> str | None:
+        """Answer an authenticated, fully read request as the API would."""
+        method, path, parts, body = request.method, request.path, request.parts, request.body
         with self.state.lock:
             self.state.stats["requests"] += 1
-        if headers.get("authorization") != self._expected_auth:
-            with self.state.lock:
-                self.state.stats["401"] += 1
-            self._write(writer, 401, ApiError(401, "Unauthorized", "Invalid AccountSid or auth token").body(),
-                        {"WWW-Authenticate": 'Basic realm="api"'})
-            return None
         if method == "GET" and len(parts) == 3 and parts[:2] == ["v2", "Messages"]:
             message = self._get_message(parts[2])
             if message is None:
@@ -281,6 +493,9 @@ class Sandbox:
             payload = json.loads(body or b"null")
         except ValueError:
             self._write(writer, 400, ApiError(400, "InvalidRequest", "The body is not valid JSON").body())
+            return None
+        except RecursionError:  # "[[[[…" a few thousand deep: valid JSON in principle, never a message
+            self._write(writer, 400, ApiError(400, "InvalidRequest", "The body's JSON is nested too deeply").body())
             return None
         if batch:
             items = payload.get("Messages") if isinstance(payload, dict) else None
@@ -372,9 +587,10 @@ class Sandbox:
             return self._public(message)
 
     async def _ticker(self) -> None:
-        """Deliver due messages and call their delivery-receipt webhooks (loopback only)."""
+        """Time out stalled connections; deliver due messages and call their receipt webhooks (loopback only)."""
         while True:
             await asyncio.sleep(0.1)
+            self._expire_waits()
             now = time.time()
             while self._deliveries and self._deliveries[0][0] <= now:
                 _, sid = heapq.heappop(self._deliveries)
@@ -396,6 +612,8 @@ class Sandbox:
                 record["status"] = await asyncio.wait_for(self._http(url, method, message), 5)
             except (OSError, asyncio.TimeoutError) as exc:
                 record["status"] = f"failed: {exc!r}"
+            except (ValueError, IndexError):  # the listener answered, but not with an HTTP status line
+                record["status"] = "failed: the webhook's answer is not HTTP"
         with self.state.lock:
             self.state.webhook_calls.append(record)
 
@@ -412,16 +630,19 @@ class Sandbox:
             head = (f"POST {path}{'?' + parts.query if parts.query else ''} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
                     f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n")
         reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 80)
-        writer.write((head + "Connection: close\r\n\r\n").encode() + data)
-        await writer.drain()
-        status_line = await reader.readline()
-        writer.close()
+        try:
+            writer.write((head + "Connection: close\r\n\r\n").encode() + data)
+            await writer.drain()
+            status_line = await reader.readline()
+        finally:
+            writer.close()
         return int(status_line.split()[1])
 
     # ------------------------------------------------------------------ reporting
     def summary(self) -> str:
         with self.state.lock:
             stats = dict(self.state.stats)
-        keys = ["requests", "taken", "401", "400", "429", "503", "reset", "500", "timeout"]
+        keys = ["requests", "taken", "401", "400", "408", "411", "413", "431", "429", "503", "reset", "500",
+                "timeout"]
         shown = ", ".join(f"{k} {stats[k]}" for k in keys if stats.get(k))
         return f"sandbox: {shown or 'no requests'}"

@@ -30,11 +30,21 @@ class ApiError(Exception):
         return {"ResponseStatus": {"ErrorCode": self.code, "Message": self.message}}
 
 
-def _url(value) -> bool:
+def _url(value: object) -> bool:
+    """An absolute http(s) URL with a host and, if any, a valid port.
+
+    ``urlsplit`` raises on an unclosed ``[`` and ``.port`` on a port beyond 65535; both are
+    the caller's mistake, so they must be a 400 here, not an exception in the server (or
+    later, in the webhook task that would try to connect to it).
+    """
     if not isinstance(value, str):
         return False
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+    try:
+        parts = urlsplit(value)
+        _ = parts.port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def validate(body: object, now: float) -> dict:

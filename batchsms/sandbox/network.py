@@ -1,0 +1,45 @@
+"""Which addresses count as "this machine only", for the listening socket and for webhook targets.
+
+The sandbox's default credentials are printed in the README, so they protect nothing: the
+sandbox is safe only while nothing beyond this machine can reach it, and it may only call
+webhooks that stay on this machine. Both questions come down to the same test.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+DEFAULT_AUTH_TOKEN = "sandbox"  # the `batchsms sandbox` token when --auth-token is not given; public
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback IP literals (127.0.0.0/8, ::1, ::ffff:127.x.x.x).
+
+    Anything else is False, including names such as ``127.0.0.1.evil.com`` that merely look
+    like a loopback address: a name is not resolved (DNS can answer anything), so only a
+    literal address, or the one name every system maps to loopback, can be trusted.
+    """
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def exposure_warning(host: str, auth_token_is_default: bool) -> str | None:
+    """A one-line warning when the sandbox would accept anyone on the network, else None.
+
+    That is the case when it listens beyond loopback (``0.0.0.0``, ``::``, a LAN address, a
+    host name, or ``""`` for every interface) while using the published default token: pass
+    ``auth_token_is_default=auth_token == DEFAULT_AUTH_TOKEN``, so that spelling the default
+    out with ``--auth-token sandbox`` is still warned about.
+    """
+    if not auth_token_is_default or is_loopback_host(host):
+        return None
+    where = host or "all interfaces"
+    return (f"the sandbox listens on {where} with the default token '{DEFAULT_AUTH_TOKEN}': anyone on your "
+            "network can use it; give --auth-token or --host 127.0.0.1")
