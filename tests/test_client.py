@@ -1,12 +1,13 @@
 """The retry decision over every status and failure, and the client against a real sandbox."""
 
 import socket
+import ssl
 
 import pytest
 import requests
 import urllib3
 
-from batchsms.client import Client, Decision, backoff_seconds, decide, parse_retry_after
+from batchsms.client import STOP_DECISIONS, Client, Decision, backoff_seconds, decide, parse_retry_after
 
 STATUS_TABLE = [
     (200, Decision.ACCEPTED), (201, Decision.ACCEPTED), (202, Decision.ACCEPTED), (204, Decision.ACCEPTED),
@@ -54,10 +55,41 @@ def test_decide_exception(exc, decision):
     assert decide(None, exc) is decision
 
 
+def _tls_error(exc):
+    """A TLS error as requests raises it: SSLError(MaxRetryError(reason=urllib3 SSLError(the ssl module's)))."""
+    return requests.exceptions.SSLError(
+        urllib3.exceptions.MaxRetryError(None, "/", urllib3.exceptions.SSLError(exc)))
+
+
+def _verify_failed():
+    return _tls_error(ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"))
+
+
+# (exception, raised while connecting: before any byte of the request went out, decision)
+CONNECTING_TABLE = [
+    (_verify_failed(), True, Decision.FATAL),
+    (_verify_failed(), False, Decision.FATAL),  # only a handshake can fail verification
+    (_tls_error(ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")), True, Decision.FATAL),
+    (_tls_error(ssl.SSLError(1, "[SSL: DECRYPTION_FAILED] decryption failed")), False, Decision.UNKNOWN),
+    (_tls_error(ssl.SSLEOFError(8, "EOF occurred in violation of protocol")), True, Decision.RETRY),
+    (requests.exceptions.ConnectionError(urllib3.exceptions.ProtocolError(
+        "Connection aborted.", ConnectionResetError(104, "reset"))), True, Decision.RETRY),
+    (requests.exceptions.ReadTimeout("handshake timed out"), True, Decision.RETRY),
+    (requests.exceptions.ReadTimeout("read timed out"), False, Decision.UNKNOWN),
+]
+
+
+@pytest.mark.parametrize(("exc", "connecting", "decision"), CONNECTING_TABLE)
+def test_decide_while_connecting(exc, connecting, decision):
+    assert decide(None, exc, connecting=connecting) is decision
+    assert (decision in STOP_DECISIONS) is (decision is Decision.FATAL)
+
+
 def test_retry_after_and_backoff():
     assert parse_retry_after("3") == 3.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None
     assert parse_retry_after(None) is None
+    assert parse_retry_after("nan") is None
     assert backoff_seconds(1, 2.0, jitter=lambda: 0) == 2.0
     assert backoff_seconds(1, None, jitter=lambda: 0) == 0.25
     assert backoff_seconds(3, None, jitter=lambda: 1) == 2.0
@@ -75,6 +107,8 @@ def test_accepted_message(sandbox):
     outcome = client_for(sandbox).send(BODY)
     assert outcome.decision is Decision.ACCEPTED and outcome.attempts == 1
     assert outcome.message["MessageSid"].startswith("M") and outcome.message["From"].startswith("+6140")
+    assert (outcome.message_sid, outcome.sender_id, outcome.num_segments) == (
+        outcome.message["MessageSid"], outcome.message["From"], 1)
 
 
 def test_validation_error_is_failed_with_the_api_code(sandbox):
