@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
+from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -41,10 +43,42 @@ class Problem(NamedTuple):
 # --------------------------------------------------------------------------- numbers
 
 
+#: A character that is never part of how one number is written: only then can a cell hold two.
+#: (Letters too, for "0412345678 or 0412345679"; an extension, "ext 12", is caught by the second look.)
+_may_hold_two = re.compile(r"[;,/&|\n\r\tA-Za-z]").search
+_BETWEEN_NUMBERS = re.compile(r"\s*(?:[;,/&|\n\r\t]+|\b(?:or|and)\b)\s*", re.IGNORECASE)
+
+
+def _two_numbers(raw: str, book: PhoneBook) -> Problem | None:
+    """An error when ``raw`` holds two or more different valid numbers ("0412345678; 0412345679").
+
+    The API would take only one, and phonenumbers silently reads the first. A part
+    that is not a valid number on its own (an extension after a comma, ``ext=12``,
+    the ``030`` of ``030/1234567``) keeps the cell a single number.
+    """
+    found: dict[str, str] = {}  # E.164 -> as written
+    for part in _BETWEEN_NUMBERS.split(raw):
+        if sum(c.isdigit() for c in part) < 5:
+            continue
+        phone = book.normalise(part)
+        if phone.e164 is not None and phone.e164 not in found:
+            found[phone.e164] = part.strip()
+    if len(found) < 2:
+        return None
+    written = list(found.values())
+    count = "two" if len(written) == 2 else str(len(written))
+    listed = ", ".join(written[:-1]) + " and " + written[-1]
+    return Problem(ERROR, "two-numbers", f"this cell holds {count} numbers ({listed}); put one number per row")
+
+
 def check_to(raw: str, book: PhoneBook) -> tuple[str | None, list[Problem]]:
     """To: required, normalised to E.164; invalid is an error, a valid non-mobile a warning."""
     if not raw or raw.isspace():
         return None, [Problem(ERROR, "missing-recipient", "no recipient number; fill in the cell or remove the row")]
+    if _may_hold_two(raw) is not None:  # rare: most cells are digits, spaces, + ( ) - .
+        problem = _two_numbers(raw, book)
+        if problem is not None:
+            return None, [problem]
     phone = book.normalise(raw)
     if phone.mobile:  # the common case first: a valid mobile
         return phone.e164, NONE
@@ -107,10 +141,35 @@ def check_forward_from_sms(raw: str, book: PhoneBook) -> tuple[str | None, list[
 # --------------------------------------------------------------------------- text
 
 
+#: Characters a phone shows as nothing: controls, format characters (zero-width space, joiners,
+#: BOM, soft hyphen), and separators (spaces).
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+#: …and letters and marks that render blank: Hangul fillers, braille blank, variation selectors,
+#: the combining grapheme joiner, Mongolian free variation selectors.
+_BLANK_SIGNS = frozenset(
+    "\u115f\u1160\u3164\uffa0\u2800\u034f\u180b\u180c\u180d"
+    + "".join(map(chr, range(0xFE00, 0xFE10))) + "".join(map(chr, range(0xE0100, 0xE01F0)))
+)
+_VISIBLE_ASCII = frozenset(map(chr, range(0x21, 0x7F)))
+
+
+def _invisible(text: str) -> bool:
+    """True when no character of ``text`` would show on a phone."""
+    category = unicodedata.category
+    return all(category(c) in _INVISIBLE_CATEGORIES or c in _BLANK_SIGNS for c in text)
+
+
 def check_text(text: str, max_segments: int) -> tuple[seg.Segments | None, list[Problem]]:
-    """Text: not empty; counts segments; warns when look-alike characters force UCS-2."""
+    """Text: not empty, nor only invisible characters; counts segments; warns when look-alikes force UCS-2."""
     if not text or text.isspace():
         return None, [Problem(ERROR, "empty-text", "the message text is empty after rendering")]
+    if text[0] not in _VISIBLE_ASCII and _invisible(text):  # the first test settles almost every text
+        names = ", ".join(seg.char_name(c) for c in dict.fromkeys(text))
+        return None, [Problem(
+            ERROR, "empty-text",
+            f"the message text holds only invisible characters ({names}); a phone would show an empty "
+            "message: write the text",
+        )]
     counted = seg.count(text)
     problems: list[Problem] = []
     if counted.parts > max_segments:
@@ -137,19 +196,70 @@ def check_text(text: str, max_segments: int) -> tuple[seg.Segments | None, list[
 # --------------------------------------------------------------------------- schedule
 
 
-def parse_when(raw: str, tz: ZoneInfo) -> float | None:
-    """Epoch seconds from epoch text or ISO 8601 (naive times are in ``tz``); None if unreadable."""
+def _offset(when: dt.datetime) -> str:
+    minutes = int(when.utcoffset().total_seconds() // 60)  # type: ignore[union-attr]
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def _wall(when: dt.datetime) -> str:
+    return f"{when:%Y-%m-%d %H:%M:%S}" if when.second or when.microsecond else f"{when:%Y-%m-%d %H:%M}"
+
+
+def _clock_change(naive: dt.datetime, tz: ZoneInfo) -> Problem:
+    """The error for a wall time the clocks skip (a DST gap) or show twice (an overlap) in ``tz``.
+
+    zoneinfo reads such a time silently with one offset or the other (``fold``); a
+    message sent an hour early or late is worse than a row to fix.
+    """
+    first = naive.replace(tzinfo=tz)
+    second = first.replace(fold=1)
+    shown, zone = _wall(naive), str(tz.key)
+    if first.astimezone(dt.timezone.utc).astimezone(tz).replace(tzinfo=None) == naive:  # it exists: twice
+        return Problem(
+            ERROR, "ambiguous-time",
+            f"{shown} happens twice in {zone} ({_offset(first)} and {_offset(second)}); write the offset, "
+            f"e.g. {naive:%Y-%m-%dT%H:%M}{_offset(second)}",
+        )
+    later = first.astimezone(dt.timezone.utc).astimezone(tz)  # read with the offset before the change
+    earlier = second.astimezone(dt.timezone.utc).astimezone(tz)  # read with the offset after it
+    return Problem(
+        ERROR, "nonexistent-time",
+        f"{shown} does not exist in {zone}: the clocks skip it; it could mean {_wall(later)} "
+        f"({_offset(later)}) or {_wall(earlier)} ({_offset(earlier)}); write the time you mean with its "
+        f"offset, e.g. {later:%Y-%m-%dT%H:%M}{_offset(later)}",
+    )
+
+
+@lru_cache(maxsize=1024)
+def _parse_when(raw: str, tz: ZoneInfo) -> tuple[float | None, Problem | None]:
+    """Epoch seconds from epoch text or ISO 8601 (naive times are in ``tz``), or why not.
+
+    Cached: a campaign's rows mostly share a few schedule times (``--schedule`` gives
+    every row the same one), and the daylight-saving check costs ~1 µs a parse.
+    """
     value = raw.strip()
     if re.fullmatch(r"\d+(\.0*)?", value):
-        return float(value)
+        return float(value), None
     text = value.replace("Z", "+00:00").replace("z", "+00:00")
     try:
         when = dt.datetime.fromisoformat(text)
     except ValueError:
-        return None
+        return None, None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=tz)
-    return when.timestamp()
+        aware = when.replace(tzinfo=tz)
+        if aware.utcoffset() != aware.replace(fold=1).utcoffset():  # the two readings differ: a gap or overlap
+            return None, _clock_change(when, tz)
+        when = aware
+    return when.timestamp(), None
+
+
+def parse_when(raw: str, tz: ZoneInfo) -> float | None:
+    """Epoch seconds from epoch text or ISO 8601 (naive times are in ``tz``); None if unreadable.
+
+    A naive time the clocks skip or repeat in ``tz`` is unreadable too (see :func:`check_schedule`).
+    """
+    return _parse_when(raw, tz)[0]
 
 
 def _span(seconds: float) -> str:
@@ -163,7 +273,9 @@ def _span(seconds: float) -> str:
 
 def check_schedule(raw: str, tz: ZoneInfo, now: float) -> tuple[int | None, list[Problem]]:
     """Schedule: at most 14 days ahead, at most 1 hour behind (then it sends immediately)."""
-    when = parse_when(raw, tz)
+    when, problem = _parse_when(raw, tz)
+    if problem is not None:
+        return None, [problem]
     if when is None:
         return None, [Problem(
             ERROR, "invalid-schedule",
