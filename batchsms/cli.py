@@ -23,14 +23,17 @@ from . import fields as F
 from .check import CheckOptions, check_sheet, load_suppression, start_helpers
 from .client import DEFAULT_BASE_URL, Client
 from .config import Settings, load_settings
-from .errors import BatchSmsError, JournalError
-from .journal import Journal
+from .errors import BatchSmsError, ConfigError, JournalError
+from .journal import Journal, earlier_sends, journal_path, journals_near
+from .paths import check_output
 from .report import Report
-from .results import default_results_path, write_results
+from .results import default_results_path_for, write_results
 from .sender import Sender, plan
 from .sheet import Sheet, load
 from .template import MessageTemplate
 
+#: The sandbox's made-up token (the sandbox package is imported only when a sandbox runs).
+DEFAULT_SANDBOX_TOKEN = "sandbox"
 #: Sheets at least this big (about 40,000 rows) are checked on every core.
 LARGE_SHEET_BYTES = 2_000_000
 SUMMARY_LABELS = (
@@ -62,6 +65,9 @@ def handle_errors(func):
             return func(*args, **kwargs)
         except BatchSmsError as exc:
             fail(str(exc), exc.exit_code)
+        except OSError as exc:  # a full disk, a folder gone read-only mid-run: one line, not a traceback
+            where = f"{exc.filename}: " if exc.filename else ""
+            fail(f"{where}{exc.strerror or exc}; free some space or choose another path, then run it again")
 
     return wrapper
 
@@ -122,6 +128,11 @@ def prepare(params: dict) -> tuple[Sheet, CheckOptions]:
     """Load the sheet and template and gather the check options from the command's parameters."""
     if params["template_path"] and params["text_source"]:
         raise click.UsageError("give --template or --text, not both")
+    for name, value in params.items():
+        if isinstance(value, str) and not _encodable(value):
+            option = "--" + {"text_source": "text", "sender": "from"}.get(name, name).replace("_", "-")
+            raise ConfigError(f"{option}: holds bytes that are not UTF-8 text; type it again, or put the "
+                              "text in a --template file saved as UTF-8")
     columns = list(params["columns"])
     if params["external_id_column"]:
         columns.append((F.EXTERNAL_ID, params["external_id_column"]))
@@ -155,6 +166,34 @@ def prepare(params: dict) -> tuple[Sheet, CheckOptions]:
         max_segments=params["max_segments"], dedupe=params["dedupe"], suppress=suppress,
     )
     return sheet, options
+
+
+def _encodable(value: str) -> bool:
+    """False for text holding bytes the terminal passed that are not UTF-8 (lone surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def output_paths(params: dict, report_path: Path | None, results_path: Path | None = None,
+                 sending: bool = False) -> tuple[Path | None, Path | None]:
+    """The report and results paths, checked before the sheet is read: never an input, always writable.
+
+    Returns ``(report, results)``; the journal beside the results is checked too.
+    """
+    sheet_path = params["sheet_path"]
+    inputs = [("the contact sheet", sheet_path), ("the --suppress file", params["suppress_path"]),
+              ("the --template file", params["template_path"])]
+    report = None
+    if report_path is not None or not sending:
+        report = check_output(report_path or default_sibling(sheet_path, "report", ".csv"), "--report", inputs)
+    results = None
+    if sending:
+        results = check_output(results_path or default_results_path_for(sheet_path), "--results", inputs)
+        check_output(journal_path(results), "the journal", inputs)
+    return report, results
 
 
 @contextmanager
@@ -223,10 +262,11 @@ def check(report_path: Path | None, as_json: bool, **params) -> None:
       batchsms check samples/contacts.csv --template templates/appointment_reminder.txt \\
           --from "CityDental" --timezone Australia/Sydney --report problems.xlsx
     """
+    report_path, _ = output_paths(params, report_path)
     with early_helpers(params["sheet_path"]) as helpers:
         sheet, options = prepare(params)
         report = check_sheet(sheet, options, helpers=helpers)
-    path = report.write(report_path or default_sibling(sheet.path, "report", ".csv"))
+    path = report.write(report_path)
     if not as_json:
         click.echo(f"Checked {sheet.path} ({len(sheet.rows):,} rows); report: {path}")
     print_summary(report, as_json, {"report": str(path)} if as_json else None)
@@ -260,6 +300,10 @@ def describe_rows(rows: list[int], limit: int = 10) -> str:
 @click.option("--retry-unknown", is_flag=True, help="Resend rows whose earlier outcome is unknown (may double-send).")
 @click.option("--retry-failed", is_flag=True, help="Resend rows the API refused earlier.")
 @click.option("--restart", is_flag=True, help="Start over: set the journal aside and send every valid row again.")
+@click.option("--yes-resend", is_flag=True,
+              help="Allow sending messages that an earlier run (another journal) already sent: texts them twice.")
+@click.option("--allow-insecure", is_flag=True,
+              help="Allow a cleartext http:// --base-url to a host other than this machine (exposes the token).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--connect-timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True)
 @click.option("--read-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
@@ -271,8 +315,8 @@ def describe_rows(rows: list[int], limit: int = 10) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON objects.")
 @handle_errors
 def send(property_sid, base_url, use_sandbox, concurrency, rate, limit, results_path, yes, retry_unknown,
-         retry_failed, restart, quiet, connect_timeout, read_timeout, max_attempts, report_path, as_json,
-         **params) -> None:
+         retry_failed, restart, yes_resend, allow_insecure, quiet, connect_timeout, read_timeout, max_attempts,
+         report_path, as_json, **params) -> None:
     """Validate SHEET, then send its valid rows exactly once and write the results file.
 
     Invalid rows are never sent. A journal beside the results file records each
@@ -286,8 +330,10 @@ def send(property_sid, base_url, use_sandbox, concurrency, rate, limit, results_
     \b
     Example:
       batchsms send samples/contacts.csv --template templates/appointment_reminder.txt --sandbox --yes
-      BATCHSMS_ACCOUNT_SID=AC... BATCHSMS_AUTH_TOKEN=... batchsms send contacts.xlsx \\
-          --template templates/spring_sale.txt --property-sid PS... --rate 20
+      batchsms send contacts.xlsx --template templates/spring_sale.txt --property-sid PS... --rate 20
+
+    The account SID and token come from ~/.config/batchsms/config.ini (chmod 600)
+    or the environment, never from the command line.
     """
     sandbox = None
     if use_sandbox:
@@ -299,22 +345,32 @@ def send(property_sid, base_url, use_sandbox, concurrency, rate, limit, results_
     else:  # credentials are checked before a long check of the sheet, not after it
         settings = load_settings(base_url=base_url, property_sid=property_sid)
         target = settings.target
+        for warning in settings.warnings:
+            click.echo(f"batchsms: warning: {warning}", err=True)
+    report_path, results = output_paths(params, report_path, results_path, sending=True)
     try:
         client = Client(settings.base_url, settings.account_sid, settings.auth_token, settings.property_sid,
-                        connect_timeout=connect_timeout, read_timeout=read_timeout, max_attempts=max_attempts)
+                        connect_timeout=connect_timeout, read_timeout=read_timeout, max_attempts=max_attempts,
+                        allow_insecure=allow_insecure or use_sandbox)
         with early_helpers(params["sheet_path"]) as helpers:
             sheet, options = prepare(params)
             report = check_sheet(sheet, options, helpers=helpers)
         if report_path:
             report.write(report_path)
-        results = results_path or default_results_path(sheet)
-        with Journal(results.with_name(results.name + ".journal"), restart=restart) as journal:
+        journal_file = journal_path(results)
+        earlier = earlier_sends(
+            [p for p in journals_near(sheet.path.parent, results.parent)
+             if restart or p != journal_file.resolve()], target)
+        if restart:  # refuse before the old journal is set aside
+            refuse_resend(plan(report, {}).jobs, earlier, yes_resend, "--restart")
+        with Journal(journal_file, restart=restart) as journal:
             if journal.backup and not as_json:
                 click.echo(f"Restarting: the old journal is kept as {journal.backup}")
             code = _send_with_journal(sheet, report, journal, client, target, results, concurrency=concurrency,
                                       rate=rate, limit=limit, yes=yes, retry_unknown=retry_unknown,
                                       retry_failed=retry_failed, quiet=quiet, as_json=as_json,
-                                      drain_timeout=read_timeout + connect_timeout + 1)
+                                      drain_timeout=read_timeout + connect_timeout + 1, earlier=earlier,
+                                      yes_resend=yes_resend)
     finally:
         if sandbox is not None:
             sandbox.stop()
@@ -323,8 +379,22 @@ def send(property_sid, base_url, use_sandbox, concurrency, rate, limit, results_
     sys.exit(code)
 
 
+def refuse_resend(jobs: list, earlier: dict, yes_resend: bool, how: str) -> list:
+    """The jobs an earlier run (another journal) already sent; refuses them without ``--yes-resend``."""
+    again = [job for job in jobs if job.digest in earlier]
+    if again and not yes_resend:
+        names = sorted({earlier[job.digest][0].name for job in again})
+        raise JournalError(
+            f"{how} would send {len(again):,} message{'s' if len(again) != 1 else ''} again that an earlier "
+            f"run already sent or may have sent (rows {describe_rows([j.row for j in again])}; recorded in "
+            f"{', '.join(names)}): those people would get them twice. Nothing was sent. To carry on where "
+            "that run stopped, run it with its own --results path; to send them again anyway, add --yes-resend"
+        )
+    return again
+
+
 def _send_with_journal(sheet, report, journal, client, target, results, *, concurrency, rate, limit, yes,
-                       retry_unknown, retry_failed, quiet, as_json, drain_timeout) -> int:
+                       retry_unknown, retry_failed, quiet, as_json, drain_timeout, earlier, yes_resend) -> int:
     recorded = journal.get_meta("target")
     if recorded is None:
         journal.set_meta(target=target, sheet=str(sheet.path))
@@ -338,10 +408,12 @@ def _send_with_journal(sheet, report, journal, client, target, results, *, concu
                     limit=limit)
     if the_plan.mismatched:
         raise JournalError(
-            f"{journal.path}: rows {describe_rows(the_plan.mismatched)} differ from what this journal sent "
-            "(the sheet or template changed since); put the sheet back, or use --restart to start over "
-            "(which sends every row again), or --results NEW.csv"
+            f"{journal.path}: rows {describe_rows(the_plan.mismatched)} now hold other messages than the ones "
+            "this journal sent or may have sent under those row numbers (the sheet or template changed "
+            "since); put the sheet back, or start a new campaign with --restart (rows already sent are "
+            "not sent again without --yes-resend)"
         )
+    resent = refuse_resend(the_plan.jobs, earlier, yes_resend, "this run")
     segments = sum(j.segments for j in the_plan.jobs)
     if not as_json:
         click.echo(f"Checked {sheet.path} ({len(sheet.rows):,} rows)")
@@ -351,6 +423,11 @@ def _send_with_journal(sheet, report, journal, client, target, results, *, concu
         click.echo(f"  to send now: {len(the_plan.jobs):,} messages ({segments:,} segments) to {target}")
         if the_plan.done:
             click.echo(f"  already sent by an earlier run: {the_plan.done:,}")
+        if the_plan.done_changed:
+            click.echo(f"  sent earlier, now invalid, skipped or removed (not sent again): rows "
+                       f"{describe_rows(the_plan.done_changed)}")
+        if resent:
+            click.echo(f"  sending again (--yes-resend): {len(resent):,} messages an earlier run already sent")
         if the_plan.held_unknown:
             click.echo(f"  unknown, not resent: rows {describe_rows(the_plan.held_unknown)} (--retry-unknown)")
         if the_plan.held_failed:
@@ -388,8 +465,8 @@ def _send_with_journal(sheet, report, journal, client, target, results, *, concu
                    err=True)
         return 130
     entries = journal.entries()
-    bad = any(r.status == "invalid" for r in report.results) or any(
-        e.state in ("failed", "unknown", "started") for e in entries.values())
+    bad = any(e.state in ("failed", "unknown", "started") for e in entries.values()) or any(
+        r.status == "invalid" and (r.row not in entries or entries[r.row].state == "failed") for r in report.results)
     return 1 if bad else 0
 
 
@@ -397,7 +474,8 @@ def _send_with_journal(sheet, report, journal, client, target, results, *, concu
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
 @click.option("--account-sid", default="ACSANDBOX", show_default=True, help="The AccountSid it accepts.")
-@click.option("--auth-token", default="sandbox", show_default=True, help="The token it accepts (not a secret).")
+@click.option("--auth-token", default=DEFAULT_SANDBOX_TOKEN, show_default=True,
+              help="The token it accepts (made up, not a secret).")
 @click.option("--faults", help="Fault rates per request, e.g. 429=0.05,503=0.02,reset=0.01,500=0.01,timeout=0.01.")
 @click.option("--latency", type=click.FloatRange(min=0), default=0.0, help="Milliseconds added to each send.")
 @click.option("--rate", type=click.FloatRange(min=0.01), help="Answer 429 with Retry-After above N requests/s.")
@@ -419,12 +497,15 @@ def sandbox(host, port, account_sid, auth_token, faults, latency, rate, seed, ti
       BATCHSMS_BASE_URL=http://127.0.0.1:8080 BATCHSMS_ACCOUNT_SID=ACSANDBOX BATCHSMS_AUTH_TOKEN=sandbox \\
           batchsms send samples/contacts.csv --text "Hi {{ First_Name }}" --property-sid PS1 --yes
     """
-    from .sandbox import Sandbox, parse_faults
+    from .sandbox import DEFAULT_AUTH_TOKEN, Sandbox, exposure_warning, parse_faults
 
     try:
         fault_rates = parse_faults(faults)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--faults") from None
+    warning = exposure_warning(host, auth_token == DEFAULT_AUTH_TOKEN)
+    if warning:
+        click.echo(f"batchsms: warning: {warning}", err=True)
     server = Sandbox(host, port, account_sid=account_sid, auth_token=auth_token, faults=fault_rates,
                      latency_ms=latency, rate=rate, seed=seed, timeout_hold=timeout_hold)
     try:

@@ -18,7 +18,8 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,65 @@ CREATE TABLE IF NOT EXISTS rows (
     updated REAL NOT NULL
 );
 """
+
+
+_COLUMNS = {"rows": {"row", "request_hash", "state", "attempts", "message_sid", "sender_id", "segments", "error",
+                    "http_status", "prev_state", "prev_error", "updated"},
+            "meta": {"key", "value"}}
+
+
+def _foreign_schema(db: sqlite3.Connection) -> str | None:
+    """What makes this database something other than a batchsms journal (None for a journal or a new file)."""
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not tables:
+        return None
+    for table, wanted in _COLUMNS.items():
+        have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+        if not wanted <= have:
+            return f"it has no {table} table of the journal's shape"
+    return None
+
+
+def journal_path(results: Path) -> Path:
+    """The journal that belongs to a results file: ``contacts.results.csv.journal`` beside it."""
+    return results.with_name(results.name + ".journal")
+
+
+def journals_near(*folders: Path) -> list[Path]:
+    """Every journal (and every journal set aside by --restart) in these folders."""
+    found: dict[Path, None] = {}
+    for folder in folders:
+        for pattern in ("*.journal", "*.journal.*.bak"):
+            for path in sorted(folder.glob(pattern)):
+                found[path.resolve()] = None
+    return list(found)
+
+
+def earlier_sends(paths: Iterable[Path], target: str) -> dict[str, tuple[Path, int]]:
+    """Request hashes that these journals record as sent, scheduled or maybe sent to ``target``.
+
+    Read-only and lock-free (another send may be writing one of them): what it cannot
+    read it skips, because this only warns before a deliberate resend.
+    """
+    sent: dict[str, tuple[Path, int]] = {}
+    for path in paths:
+        try:
+            db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        except sqlite3.Error:
+            continue
+        try:
+            meta = dict(db.execute("SELECT key, value FROM meta"))
+            if meta.get("target") != target:
+                continue
+            for digest, row in db.execute(
+                    "SELECT request_hash, row FROM rows WHERE state IN (?, ?, ?, ?)",
+                    (SENT, SCHEDULED, UNKNOWN, STARTED)):
+                sent.setdefault(digest, (path, row))
+        except sqlite3.Error:
+            continue
+        finally:
+            db.close()
+    return sent
 
 
 def request_hash(body: dict) -> str:
@@ -108,12 +168,23 @@ class Journal:
                     part.rename(Path(f"{self.backup}{suffix}"))
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
+            foreign = _foreign_schema(self.db)  # before anything is written to someone else's file
+            if not foreign:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=FULL")
+                self.db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
             self.close()
-            raise JournalError(f"{self.path}: not a usable journal ({exc}); move it away or use --restart") from exc
+            raise JournalError(
+                f"{self.path}: not a usable batchsms journal ({exc}); move it away, or use --restart "
+                "(which keeps it as a .bak)"
+            ) from None
+        if foreign:
+            self.close()
+            raise JournalError(
+                f"{self.path}: is a SQLite file but not a batchsms journal ({foreign}); move it away, "
+                "or choose another --results path"
+            )
 
     # ------------------------------------------------------------------ meta
     def get_meta(self, key: str) -> str | None:
@@ -171,17 +242,15 @@ class Journal:
                 releases,
             )
 
-    def _transaction(self):
-        db = self.db
-
-        class _Tx:
-            def __enter__(self):
-                db.execute("BEGIN IMMEDIATE")
-
-            def __exit__(self, exc_type, exc, tb):
-                db.execute("COMMIT" if exc_type is None else "ROLLBACK")
-
-        return _Tx()
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def close(self) -> None:
         db = getattr(self, "db", None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import tables
@@ -32,12 +32,28 @@ class Issue:
     message: str
 
     def cells(self) -> list[str]:
-        return [str(self.row), self.column, self.value, self.severity, self.code, self.message]
+        return [str(self.row), clip(self.column), clip(self.value), self.severity, self.code, self.message]
 
     def csv_cells(self) -> list[str]:
         """The cells for a CSV file: row, severity and code are inert by construction; the rest made so."""
-        return [str(self.row), csv_safe(self.column), csv_safe(self.value), self.severity, self.code,
+        return [str(self.row), csv_safe(clip(self.column)), csv_safe(clip(self.value)), self.severity, self.code,
                 csv_safe(self.message)]
+
+    def record(self) -> dict:
+        """The issue for the JSON report, its cell clipped as in the other formats."""
+        return {"row": self.row, "column": clip(self.column), "value": clip(self.value),
+                "severity": self.severity, "code": self.code, "message": self.message}
+
+
+#: The most of one cell a report copies: enough to recognise it, never a megabyte per line.
+MAX_CELL_IN_REPORT = 300
+
+
+def clip(value: str, limit: int = MAX_CELL_IN_REPORT) -> str:
+    """``value``, or its first ``limit`` characters and how many more there were."""
+    if len(value) <= limit:
+        return value
+    return f"{value[:limit]}… ({len(value) - limit:,} more characters)"
 
 
 @dataclass(slots=True)
@@ -122,7 +138,7 @@ class Report:
         if suffix not in REPORT_SUFFIXES:
             raise ConfigError(f"--report {path}: the report must end in .csv, .xlsx or .json")
         if suffix == ".json":
-            data = {"summary": self.summary(), "issues": [asdict(i) for i in self.issues()]}
+            data = {"summary": self.summary(), "issues": [i.record() for i in self.issues()]}
             path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
         else:
             tables.write_table(path, ISSUE_COLUMNS, (i.cells() for i in self.issues()), sheet="Report",

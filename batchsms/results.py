@@ -10,18 +10,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from . import tables
-from .journal import STARTED, UNKNOWN, Entry
+from .journal import DONE_STATES, FAILED, STARTED, UNKNOWN, Entry
+from .paths import input_mode
 from .report import INVALID, SKIPPED, Report
-from .sheet import Sheet
+from .sheet import WORKBOOK_SUFFIXES, Sheet
 
 RESULT_COLUMNS = ("Status", "MessageSid", "SenderId", "Segments", "Error", "Attempts")
 PENDING = "pending"
 
 
-def default_results_path(sheet: Sheet) -> Path:
+def default_results_path_for(sheet_path: Path) -> Path:
     """``contacts.csv`` → ``contacts.results.csv``; workbooks → ``contacts.results.xlsx``."""
-    suffix = ".csv" if sheet.kind == "csv" else ".xlsx"
-    return sheet.path.with_name(f"{sheet.path.stem}.results{suffix}")
+    suffix = ".xlsx" if sheet_path.suffix.lower() in WORKBOOK_SUFFIXES else ".csv"
+    return sheet_path.with_name(f"{sheet_path.stem}.results{suffix}")
 
 
 def sheet_width(sheet: Sheet) -> int:
@@ -40,17 +41,26 @@ def result_header(sheet: Sheet, width: int | None = None) -> list[str]:
 
 
 def outcome_cells(report_row, entry: Entry | None) -> list[str]:
-    """Status, MessageSid, SenderId, Segments, Error, Attempts for one row."""
-    if report_row.status in (INVALID, SKIPPED):
+    """Status, MessageSid, SenderId, Segments, Error, Attempts for one row.
+
+    What the journal says was sent (or may have been) wins over today's verdict: a row
+    sent yesterday and invalid or suppressed today was still sent.
+    """
+    if report_row.status in (INVALID, SKIPPED) and (entry is None or entry.state == FAILED):
         reasons = [i for i in report_row.issues if i.severity == "error"] or report_row.issues
         error = "; ".join(f"{i.code}: {i.message}" for i in reasons)
         segments = str(report_row.segments.parts) if report_row.segments else ""
         return [report_row.status, "", "", segments, error, "0"]
-    segments = str(report_row.segments.parts)
+    segments = str(report_row.segments.parts) if report_row.segments else ""
     if entry is None:
         return [PENDING, "", "", segments, "not sent yet: run the same command again to send it", "0"]
     state = UNKNOWN if entry.state == STARTED else entry.state
     error = entry.error or ("in flight when the run stopped" if entry.state == STARTED else "")
+    if report_row.status in (INVALID, SKIPPED):
+        codes = ", ".join(dict.fromkeys(i.code for i in report_row.issues))
+        earlier = "sent by an earlier run" if entry.state in DONE_STATES else "an earlier run may have sent it"
+        error = "; ".join(filter(None, [error, f"{earlier}; the row is now {report_row.status} ({codes}) "
+                                               "and is never sent again"]))
     return [state, entry.message_sid or "", entry.sender_id or "",
             str(entry.segments if entry.segments is not None else segments), error, str(entry.attempts)]
 
@@ -81,5 +91,5 @@ def write_results(path: str | Path, sheet: Sheet, report: Report, entries: dict[
     width = sheet_width(sheet)
     tables.write_table(path, result_header(sheet, width), result_rows(sheet, report, entries, width),
                        delimiter=sheet.delimiter or ",", sheet=sheet.sheet_name or "Results",
-                       preamble=sheet.preamble)
+                       preamble=sheet.preamble, mode=input_mode(sheet.path))
     return path

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from . import fields as F
 from .client import Client, Decision, Outcome
-from .journal import DONE_STATES, FAILED, SCHEDULED, SENT, UNKNOWN, Entry, Finish, Journal, request_hash
+from .journal import DONE_STATES, FAILED, SCHEDULED, SENT, STARTED, UNKNOWN, Entry, Finish, Journal, request_hash
 from .report import VALID, Report
 from .rules import MAX_SCHEDULE_BEHIND
 
@@ -45,23 +45,36 @@ class Job:
 class Plan:
     jobs: list[Job]
     done: int = 0  # rows already sent or scheduled by an earlier run
+    done_changed: list[int] = field(default_factory=list)  # sent earlier, now invalid, skipped or gone: kept as sent
     held_unknown: list[int] = field(default_factory=list)  # unknown rows not resent (no --retry-unknown)
     held_failed: list[int] = field(default_factory=list)
-    mismatched: list[int] = field(default_factory=list)  # rows whose request differs from the journal's
+    mismatched: list[int] = field(default_factory=list)  # rows whose new message differs from the one sent
     limited: int = 0  # rows left for later by --limit
 
 
 def plan(report: Report, entries: dict[int, Entry], *, retry_unknown: bool = False,
          retry_failed: bool = False, limit: int | None = None) -> Plan:
-    """Which valid rows this run sends, given what the journal says earlier runs did."""
+    """Which valid rows this run sends, given what the journal says earlier runs did.
+
+    A row the journal says was sent is done whatever happened to the sheet since: it is
+    never sent again because it became invalid, skipped (suppressed, deduplicated) or was
+    deleted, and that never blocks the run. Only a row whose *new* message differs from
+    the one sent (or maybe sent) under its number stops the run: the sheet or template
+    was changed under a send, and guessing which text the person wants could text twice.
+    """
     result = Plan([])
-    valid_rows = set()
+    seen_rows = set()
     for r in report.results:
-        if r.status != VALID:
-            continue
-        valid_rows.add(r.row)
-        digest = request_hash(r.body)
+        seen_rows.add(r.row)
         entry = entries.get(r.row)
+        if r.status != VALID:
+            if entry is not None and entry.state in DONE_STATES:
+                result.done += 1
+                result.done_changed.append(r.row)
+            elif entry is not None and entry.state in (UNKNOWN, STARTED):
+                result.held_unknown.append(r.row)  # maybe sent: never resent, never forgotten
+            continue
+        digest = request_hash(r.body)
         job = Job(r.row, r.body, digest, r.segments.parts)
         if entry is None:
             result.jobs.append(job)
@@ -74,15 +87,19 @@ def plan(report: Report, entries: dict[int, Entry], *, retry_unknown: bool = Fal
             result.mismatched.append(r.row)
         elif entry.state in DONE_STATES:
             result.done += 1
-        elif entry.state == UNKNOWN or entry.state == "started":
+        elif entry.state in (UNKNOWN, STARTED):
             if retry_unknown:
                 result.jobs.append(job)
             else:
                 result.held_unknown.append(r.row)
-    for row, entry in entries.items():
-        if row not in valid_rows and entry.state != FAILED:
-            result.mismatched.append(row)  # sent (or maybe sent) before, and now invalid or gone
-    result.mismatched.sort()
+    for row, entry in entries.items():  # rows deleted from the sheet since they were sent
+        if row not in seen_rows and entry.state in DONE_STATES:
+            result.done += 1
+            result.done_changed.append(row)
+        elif row not in seen_rows and entry.state in (UNKNOWN, STARTED):
+            result.held_unknown.append(row)
+    result.done_changed.sort()
+    result.held_unknown.sort()
     if limit is not None and len(result.jobs) > limit:
         result.limited = len(result.jobs) - limit
         result.jobs = result.jobs[:limit]
@@ -129,21 +146,29 @@ class SendStats:
 
 
 def finish_for(job: Job, outcome: Outcome, now: float) -> Finish | None:
-    """The journal record for an outcome; None when the row was provably never taken (release it)."""
-    if outcome.decision is Decision.ACCEPTED:
-        message = outcome.message
+    """The journal record for an outcome; None when the row was provably never taken (release it).
+
+    Only the client's checked fields are journaled (``message_sid``, ``sender_id``,
+    ``num_segments``), never the raw Message: a hostile answer's dict as MessageSid or
+    30-digit NumSegments would crash SQLite. A row is sent or scheduled only with a
+    MessageSid; an ACCEPTED outcome without one is recorded unknown.
+    """
+    if outcome.decision is Decision.ACCEPTED and outcome.message_sid:
         schedule = job.body.get(F.SCHEDULE)
         state = SCHEDULED if schedule is not None and schedule > now else SENT
-        segments = message.get("NumSegments") if isinstance(message.get("NumSegments"), int) else job.segments
-        return Finish(job.row, state, outcome.attempts, message.get("MessageSid"), message.get("From"),
+        segments = outcome.num_segments if outcome.num_segments is not None else job.segments
+        return Finish(job.row, state, outcome.attempts, outcome.message_sid, outcome.sender_id,
                       segments, None, outcome.status)
+    if outcome.decision is Decision.ACCEPTED:
+        return Finish(job.row, UNKNOWN, outcome.attempts, error="the answer held no MessageSid",
+                      http_status=outcome.status, segments=job.segments)
     if outcome.decision is Decision.FAILED:
         return Finish(job.row, FAILED, outcome.attempts, error=outcome.error_text, http_status=outcome.status,
                       segments=job.segments)
     if outcome.decision is Decision.UNKNOWN:
         return Finish(job.row, UNKNOWN, outcome.attempts, error=outcome.error_text, http_status=outcome.status,
                       segments=job.segments)
-    return None  # AUTH (refused before taking) or RETRY cut short by a stop
+    return None  # AUTH or FATAL (refused before taking; the run stops) or RETRY cut short by a stop
 
 
 class Sender:
@@ -189,6 +214,7 @@ class Sender:
         in_flight: dict[int, Job] = {}  # row -> job, for requests whose answer has not been read
         done_queue: queue.SimpleQueue = queue.SimpleQueue()
         send = self.client.send
+        scrub = self.client.scrub  # an exception's text may hold anything, the token included
         stop = self.stop
 
         def work(job: Job) -> None:
@@ -196,7 +222,7 @@ class Sender:
             try:
                 outcome = send(job.body, stop)
             except BaseException as exc:  # a bug must not leave the row looking in flight forever
-                outcome = Outcome(Decision.UNKNOWN, error=f"internal error: {exc!r}")
+                outcome = Outcome(Decision.UNKNOWN, error=scrub(f"internal error: {exc!r}"))
             done_queue.put((job, outcome))
 
         finishes: list[Finish] = []
@@ -260,10 +286,8 @@ class Sender:
                         now = time.time()
                         for job, outcome in answers:
                             del in_flight[job.row]
-                            if outcome.decision is Decision.AUTH and not stats.auth_error:
-                                stats.auth_error = f"{self.client.url}: the API refused the credentials " \
-                                                   f"({outcome.error_text}); check BATCHSMS_ACCOUNT_SID, " \
-                                                   "BATCHSMS_AUTH_TOKEN and the property"
+                            if outcome.stops_run and not stats.auth_error:  # refused credentials, TLS
+                                stats.auth_error = self.client.stop_message(outcome)
                                 self.stop.set()
                             record = finish_for(job, outcome, now)
                             if record is None:
@@ -279,7 +303,7 @@ class Sender:
                         if drain_deadline is not None and time.monotonic() > drain_deadline:
                             break
                     elif pending and not self.stop.is_set():
-                        time.sleep(self.limiter.wait_time())
+                        self.stop.wait(self.limiter.wait_time())  # Ctrl-C ends the wait at once
                 # Rows still in flight after the drain: their answer will never be read.
                 for job in in_flight.values():
                     finishes.append(Finish(job.row, UNKNOWN, 1, segments=job.segments,

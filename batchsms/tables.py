@@ -13,8 +13,9 @@ import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 from .cells import csv_safe
@@ -61,6 +62,13 @@ _SHEET_HEAD = (
 _SHEET_TAIL = "</sheetData></worksheet>"
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it, then putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _xml_text(value: str) -> str:
     value = _XML_ILLEGAL.sub("", value)
     return escape(value)
@@ -102,25 +110,55 @@ def write_xlsx(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]],
             out.write("".join(buffer).encode("utf-8"))
 
 
+def _inert_rows(rows: Iterable[Sequence[str]], quoted: Any, already_safe: bool) -> Iterator[Sequence[str]]:
+    """``rows`` with every cell inert (see :mod:`cells`); a row holding a cell made inert is written
+    here and now by ``quoted`` (every field in quotes) instead of being yielded.
+
+    ``csv.writer.writerows`` writes each row as it takes it from this generator, so
+    the rows written here land in their place in the file. Quoting keeps a
+    neutralised cell one field for a spreadsheet that splits at its delimiter.
+    """
+    for row in rows:
+        if already_safe:  # the caller ran csv_safe: a changed cell starts with '
+            joined = "\x00".join(row)
+            if joined.startswith("'") or "\x00'" in joined:
+                quoted.writerow(row)
+                continue
+            yield row
+            continue
+        cells = [csv_safe(c) for c in row]
+        # csv_safe returns an unchanged value as the same object: comparing is one C loop of identity checks.
+        if cells != (row if type(row) is list else list(row)):
+            quoted.writerow(cells)
+            continue
+        yield cells
+
+
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]], delimiter: str = ",",
               safe: bool = False, preamble: Sequence[Sequence[str]] = ()) -> None:
-    """UTF-8 with a BOM (so Excel reads the accents right), formula-like cells prefixed with '.
+    """UTF-8 with a BOM (so Excel reads the accents right), formula-like cells made inert and quoted.
 
     ``safe=True`` says the caller already made every cell inert (see :func:`cells.csv_safe`).
     """
     with open(path, "w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh, delimiter=delimiter)
-        writer.writerows([csv_safe(c) for c in row] for row in preamble)
-        writer.writerow([csv_safe(h) for h in header])
-        writer.writerows(rows if safe else ([csv_safe(c) for c in row] for row in rows))
+        quoted = csv.writer(fh, delimiter=delimiter, quoting=csv.QUOTE_ALL)
+        writer.writerows(_inert_rows(preamble, quoted, False))
+        writer.writerows(_inert_rows([header], quoted, False))
+        writer.writerows(_inert_rows(rows, quoted, safe))
 
 
 def write_table(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[str]], *,
                 delimiter: str = ",", sheet: str = "Sheet1", csv_rows: Iterable[Sequence[str]] | None = None,
-                preamble: Sequence[Sequence[str]] = ()) -> None:
-    """Write atomically (temp file + rename), so an interrupted write never leaves half a file."""
+                preamble: Sequence[Sequence[str]] = (), mode: int | None = None) -> None:
+    """Write atomically (temp file + rename), so an interrupted write never leaves half a file.
+
+    The file gets ``mode`` (the input sheet's permissions, so a shared folder stays
+    shared), or the usual permissions for a new file, never the temp file's 0600.
+    """
     path = Path(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    os.fchmod(fd, mode if mode is not None else 0o666 & ~_umask())
     os.close(fd)
     tmp = Path(tmp_name)
     try:
