@@ -1,4 +1,4 @@
-"""Validate every API field of every row into a Report (the first three arrows of the pipeline).
+"""Validate every API field of every row into a Report (the render and validate arrows of the pipeline).
 
 Row rules run one row at a time; batch rules (suppression, duplicates, the
 5-lease limit) run afterwards over all rows in sheet order, because they need
@@ -7,45 +7,30 @@ to know what came before.
 
 from __future__ import annotations
 
-import marshal
-import multiprocessing
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from . import codes as C
 from . import fields as F
 from . import rules
+from .codes import Status
 from .errors import ConfigError, SheetError
 from .perf import gc_paused
 from .phones import PhoneBook
-from .report import INVALID, SKIPPED, VALID, Issue, Report, RowResult
-from .rules import ERROR, WARNING, Problem
-from .segments import Segments
+from .report import Issue, Report, RowResult
+from .rules import ERROR, Problem
 from .sheet import Sheet
 from .template import MessageTemplate, MissingVariable, RenderError
 
+if TYPE_CHECKING:
+    from .parallel import Helpers
+
 MAX_LEASES_PER_RECIPIENT = 5
-
-#: The option that gives each field to every row (named in issues when the value came from it).
-OPTION_FOR_FIELD = {
-    F.FROM: "--from",
-    F.SCHEDULE: "--schedule",
-    F.DELIVERY_RECEIPT: "--delivery-receipt",
-    F.DR_WEBHOOK_URI: "--delivery-receipt-webhook",
-    F.DR_WEBHOOK_METHOD: "--delivery-receipt-webhook-method",
-    F.WEBHOOK_URI: "--webhook",
-    F.WEBHOOK_METHOD: "--webhook-method",
-    F.FORWARD_TO_SMS: "--forward-to-sms",
-    F.FORWARD_FROM_SMS: "--forward-from-sms",
-    F.FORWARD_TO_EMAIL: "--forward-to-email",
-    F.FORWARD_FROM_EMAIL: "--forward-from-email",
-}
-
 
 @dataclass
 class CheckOptions:
@@ -102,7 +87,7 @@ class RowChecker:
             if index is None and not default:
                 continue
             label = sheet.header[index] if index is not None else None
-            option = OPTION_FOR_FIELD.get(api_field, api_field)
+            option = F.OPTION_FOR_FIELD.get(api_field, api_field)
             self.sources.append((api_field, index, default, label, option, self._rule(api_field)))
         self.max_segments = options.max_segments
         # A plain-substitution template renders with one call and cannot fail: skip the wrappers.
@@ -160,7 +145,7 @@ class RowChecker:
             if value is not None and (value != "" or api_field == F.FROM):
                 body[api_field] = value
         if not has_to:  # defensive: load() guarantees a recipient column
-            issues.append(Issue(row, "To", "", ERROR, "missing-recipient", "no recipient column"))
+            issues.append(Issue.of(row, "To", "", C.MISSING_RECIPIENT, "no recipient column"))
 
         plain = self.plain_render
         text = plain(cells) if plain is not None else self._text(cells, row, issues)
@@ -176,8 +161,8 @@ class RowChecker:
                 del body[F.FROM]  # blank From: a leased number, so the field is left out
         to = body.get(F.TO)
         if issues and any(i.severity == ERROR for i in issues):
-            return RowResult(index, row, INVALID, None, counted, issues, to)
-        return RowResult(index, row, VALID, body, counted, issues, to)
+            return RowResult(index, row, Status.INVALID, None, counted, issues, to)
+        return RowResult(index, row, Status.VALID, body, counted, issues, to)
 
     def _text(self, cells: list[str], row: int, issues: list[Issue]) -> str | None:
         if self.template is None:
@@ -185,8 +170,8 @@ class RowChecker:
         try:
             return self.template.render(cells)
         except (MissingVariable, RenderError) as exc:
-            code = "missing-variable" if isinstance(exc, MissingVariable) else "template-error"
-            issues.append(Issue(row, self.text_label, "", ERROR, code, str(exc)))
+            code = C.MISSING_VARIABLE if isinstance(exc, MissingVariable) else C.TEMPLATE_ERROR
+            issues.append(Issue.of(row, self.text_label, "", code, str(exc)))
             return None
 
     @staticmethod
@@ -197,22 +182,22 @@ class RowChecker:
             for api_field in F.LEASE_ONLY:
                 where, raw = labels.get(api_field, ("", ""))
                 if raw:
-                    issues.append(Issue(
-                        row, where, raw, ERROR, "lease-only-field",
+                    issues.append(Issue.of(
+                        row, where, raw, C.LEASE_ONLY_FIELD,
                         f"{api_field} works only when sending from a leased number, but From is "
                         f"{sender!r}; leave From blank or remove {api_field}",
                     ))
             if to and to.startswith("+1") and not sender.startswith("+"):
                 where, raw = labels[F.FROM]
-                issues.append(Issue(
-                    row, where, raw, WARNING, "alphanumeric-sender-us",
+                issues.append(Issue.of(
+                    row, where, raw, C.ALPHANUMERIC_SENDER_US,
                     "US and Canadian networks do not show alphanumeric senders: a leased number "
                     "is used instead, so replies go there",
                 ))
         if body.get(F.DELIVERY_RECEIPT) is False and F.DR_WEBHOOK_URI in body:
             where, raw = labels[F.DR_WEBHOOK_URI]
-            issues.append(Issue(
-                row, where, raw, WARNING, "receipt-webhook-unused",
+            issues.append(Issue.of(
+                row, where, raw, C.RECEIPT_WEBHOOK_UNUSED,
                 "DeliveryReceipt is false, so this webhook is never called; set DeliveryReceipt true",
             ))
 
@@ -222,16 +207,17 @@ def apply_batch_rules(results: list[RowResult], options: CheckOptions, to_label:
     seen: dict[str, list] = {}  # recipient -> [first valid RowResult, leases so far]
     suppress, dedupe = options.suppress, options.dedupe
     sender_field, text_field = F.FROM, F.TEXT  # locals: this loop runs once per row of the sheet
+    valid, of = Status.VALID, Issue.of
     for r in results:
         to = r.to
         if to is None:
             continue
         if suppress and to in suppress:
-            r.status, r.body = SKIPPED, None
-            r.issues = [Issue(r.row, to_label, to, WARNING, "suppressed",
-                              "skipped: the number is on the suppression list (--suppress)")]
+            r.status, r.body = Status.SKIPPED, None
+            r.issues = [of(r.row, to_label, to, C.SUPPRESSED,
+                           "skipped: the number is on the opt-out list (--suppress)")]
             continue
-        if r.status != VALID:
+        if r.status != valid:
             continue
         entry = seen.get(to)
         if entry is None:
@@ -239,167 +225,40 @@ def apply_batch_rules(results: list[RowResult], options: CheckOptions, to_label:
         else:
             earlier = entry[0]
             if dedupe:
-                r.status, r.body = SKIPPED, None
-                r.issues = [Issue(r.row, to_label, to, WARNING, "duplicate-skipped",
-                                  f"skipped: row {earlier.row} already texts {to} (--dedupe)")]
+                r.status, r.body = Status.SKIPPED, None
+                r.issues = [of(r.row, to_label, to, C.DUPLICATE_SKIPPED,
+                               f"skipped: row {earlier.row} already texts {to} (--dedupe)")]
                 continue
             if earlier.body[text_field] == r.body[text_field]:
-                r.issues.append(Issue(r.row, to_label, to, WARNING, "duplicate-message",
-                                      f"row {earlier.row} sends {to} the very same text: they would get it "
-                                      "twice; remove one or use --dedupe"))
+                r.issues.append(of(r.row, to_label, to, C.DUPLICATE_MESSAGE,
+                                   f"row {earlier.row} sends {to} the very same text: they would get it "
+                                   "twice; remove one or use --dedupe"))
             else:
-                r.issues.append(Issue(r.row, to_label, to, WARNING, "duplicate-recipient",
-                                      f"row {earlier.row} also texts {to}; use --dedupe to send only the first"))
+                r.issues.append(of(r.row, to_label, to, C.DUPLICATE_RECIPIENT,
+                                   f"row {earlier.row} also texts {to}; use --dedupe to send only the first"))
         if sender_field not in r.body:
             entry[1] += 1
             if entry[1] > MAX_LEASES_PER_RECIPIENT:
-                r.status, r.body = INVALID, None
-                r.issues.append(Issue(
-                    r.row, "From", "", ERROR, "lease-limit",
-                    f"this would be lease number {entry[1]} to {to}; the API allows "
-                    f"{MAX_LEASES_PER_RECIPIENT} at once: give these rows a From, or send them later",
+                r.status, r.body = Status.INVALID, None
+                r.issues.append(of(
+                    r.row, "From", "", C.LEASE_LIMIT,
+                    f"message {entry[1]} to {to} from a leased (blank) sender; the API allows "
+                    f"{MAX_LEASES_PER_RECIPIENT} at once: set a From for these rows, or send them later",
                 ))
 
 
-def check_sheet(sheet: Sheet, options: CheckOptions, workers: int = 1, helpers: Helpers | None = None) -> Report:
-    """Validate every row of ``sheet``.
+def check(sheet: Sheet, options: CheckOptions, workers: int = 1, helpers: Helpers | None = None) -> Report:
+    """Validate every row of a loaded ``sheet`` (see :mod:`batchsms.api` for the public entry points).
 
-    ``workers > 1`` (or ``helpers`` started earlier with :func:`start_helpers`)
-    checks large sheets on several processes. Helper processes come from a fork
-    server, which imports the caller's ``__main__`` module: only use them from a
-    program whose main module is guarded by ``if __name__ == "__main__"`` (the
-    ``batchsms`` command is).
+    ``workers > 1``, or ``helpers`` started earlier with :func:`parallel.helpers_for`,
+    checks large sheets on several processes.
     """
+    from .parallel import check_rows  # parallel imports this module for RowChecker
+
     if options.now is None:  # one clock for every row, whichever process checks it
         options = replace(options, now=time.time())
     checker = RowChecker(sheet, options)
     with gc_paused():
         results = check_rows(checker, workers, helpers)
         apply_batch_rules(results, options, sheet.column_of(F.TO) or "To")
-    return Report(results)
-
-
-#: Below this many rows a second process costs more than it saves.
-PARALLEL_MIN_ROWS = 50_000
-#: The share of rows each helper process takes: it also pays for starting and for pickling.
-HELPER_SHARE = 0.42
-
-
-def _pack(r: RowResult, offset: int) -> tuple:
-    """A RowResult as plain tuples, which pickle several times faster than slotted dataclasses."""
-    seg = tuple(r.segments) if r.segments else None
-    issues = [(i.row, i.column, i.value, i.severity, i.code, i.message) for i in r.issues] if r.issues else None
-    return r.index + offset, r.row, r.status, r.body, seg, issues, r.to
-
-
-def _check_slice(sheet: Sheet, rows: bytes, options: CheckOptions, offset: int) -> bytes:
-    """Run in a helper process: check a slice of the sheet, return packed results.
-
-    Rows and results cross the process boundary as ``marshal`` data (plain lists,
-    tuples, dicts and strings), which measured 8x faster to write than pickle here.
-    """
-    with gc_paused():
-        sheet.rows = marshal.loads(rows)
-        checker = RowChecker(sheet, options)
-        return marshal.dumps([_pack(checker.check(i), offset) for i in range(len(sheet.rows))])
-
-
-class Helpers:
-    """Helper processes for a parallel check.
-
-    Started before the sheet is loaded, so that their start-up (a fork server, a
-    fresh interpreter importing batchsms) overlaps the loading instead of delaying
-    the check: measured here, a helper started on demand began checking 1.8 s late.
-    """
-
-    def __init__(self, count: int) -> None:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["batchsms.check"])
-        self.count = count
-        self.pool = ProcessPoolExecutor(count, mp_context=context)
-        for _ in range(count):  # a first task makes the pool start its processes now
-            self.pool.submit(_warm_up)
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
-
-    def __enter__(self) -> Helpers:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def _warm_up() -> None:
-    PhoneBook("AU")  # loads the metadata this process will most likely need
-
-
-def start_helpers(workers: int) -> Helpers | None:
-    """Helpers for ``workers`` processes in all (this one included), or None where that is not possible."""
-    if workers <= 1 or "forkserver" not in multiprocessing.get_all_start_methods():
-        return None
-    return Helpers(workers - 1)
-
-
-def check_rows(checker: RowChecker, workers: int = 1, helpers: Helpers | None = None) -> list[RowResult]:
-    """Check every row; with several workers, helper processes check the tail while this one checks the head.
-
-    Rows are independent (batch rules run afterwards, in order), so slices can be
-    checked anywhere. Helpers come from a fork server and get their slice by
-    pickle: a plain fork of this process would share its gigabyte of rows
-    copy-on-write, and the page copies measured here slowed both processes by
-    half. Small sheets, or a machine without fork, run everything here.
-    """
-    sheet = checker.sheet
-    total = len(sheet.rows)
-    if total < PARALLEL_MIN_ROWS:
-        return [checker.check(i) for i in range(total)]
-    if helpers is None:
-        with start_helpers(workers) or nullcontext() as started:
-            if started is None:
-                return [checker.check(i) for i in range(total)]
-            return check_rows(checker, workers, started)
-    count = helpers.count
-    share = min(HELPER_SHARE, 1 / (count + 1))
-    size = int(total * share)
-    own = total - size * count
-    pool = helpers.pool
-    futures = []
-    for k in range(count):
-        lo, hi = own + k * size, own + (k + 1) * size if k < count - 1 else total
-        part = Sheet(sheet.path, sheet.header, [], sheet.row_numbers[lo:hi], sheet.kind, columns=sheet.columns)
-        futures.append(pool.submit(_check_slice, part, marshal.dumps(sheet.rows[lo:hi]), checker.options, lo))
-    results = [checker.check(i) for i in range(own)]
-    segments_seen: dict[tuple, Segments] = {}
-    for future in futures:
-        for index, row, status, body, seg, issues, to in marshal.loads(future.result()):
-            counted = None
-            if seg is not None:
-                counted = segments_seen.get(seg)
-                if counted is None:
-                    counted = segments_seen[seg] = Segments(*seg)
-            issue_list = [Issue(*i) for i in issues] if issues else []
-            results.append(RowResult(index, row, status, body, counted, issue_list, to))
-    return results
-
-
-def load_suppression(path: str | Path, country: str) -> frozenset[str]:
-    """Every cell of a CSV/XLSX/TXT file that is a valid phone number, in E.164."""
-    from .sheet import CSV_SUFFIXES, read_csv_records, read_workbook_records
-
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"--suppress {path}: no such file")
-    if path.suffix.lower() in CSV_SUFFIXES or path.suffix.lower() not in (".xlsx", ".xlsm", ".xls", ".ods"):
-        records, _, _ = read_csv_records(path, None, None)
-    else:
-        records, _ = read_workbook_records(path, None)
-    book = PhoneBook(country)
-    numbers = set()
-    for record in records:
-        for cell in record:
-            if cell.strip():
-                phone = book.normalise(cell)
-                if phone.valid:
-                    numbers.add(phone.e164)
-    return frozenset(numbers)
+    return Report(results, sheet)

@@ -13,29 +13,32 @@ import shlex
 import signal
 import sys
 import threading
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
 from . import __version__
 from . import fields as F
-from .check import CheckOptions, check_sheet, load_suppression, start_helpers
-from .client import DEFAULT_BASE_URL, Client
-from .config import Settings, load_settings
-from .errors import BatchSmsError, ConfigError, JournalError
-from .journal import Journal, earlier_sends, journal_path, journals_near
+from .api import (
+    Options,
+    SendOptions,
+    SendOutcome,
+    SendPlan,
+    Target,
+    check_sheet,
+    describe_rows,
+    send_sheet,
+    target_from_config,
+)
+from .client import DEFAULT_BASE_URL
+from .codes import Status
+from .errors import BatchSmsError, ConfigError
+from .parallel import helpers_for
 from .paths import check_output
 from .report import Report
-from .results import default_results_path_for, write_results
-from .sender import Sender, plan
-from .sheet import Sheet, load
-from .template import MessageTemplate
 
 #: The sandbox's made-up token (the sandbox package is imported only when a sandbox runs).
 DEFAULT_SANDBOX_TOKEN = "sandbox"
-#: Sheets at least this big (about 40,000 rows) are checked on every core.
-LARGE_SHEET_BYTES = 2_000_000
 SUMMARY_LABELS = (
     ("rows_read", "rows read"),
     ("rows_valid", "rows valid"),
@@ -82,6 +85,15 @@ def parse_column(ctx, param, values):
     return pairs
 
 
+def _field_option(spec: F.FieldOption):
+    """The click option for one row of the field table (fields.FIELD_OPTIONS)."""
+    if spec.flag:
+        name = spec.option.removeprefix("--")
+        return click.option(f"--{name}/--no-{name}", spec.param, default=None, help=spec.help)
+    kind = click.Choice(spec.choices, case_sensitive=False) if spec.choices else None
+    return click.option(spec.option, spec.param, type=kind, metavar=spec.metavar, help=spec.help)
+
+
 def check_options(func):
     """The options shared by ``check`` and ``send``: how to read the sheet and build each message."""
     options = [
@@ -89,29 +101,19 @@ def check_options(func):
         click.option("--template", "template_path", type=click.Path(dir_okay=False, path_type=Path),
                      help="Jinja2 template file for the message text; columns are variables."),
         click.option("--text", "text_source", help="The message text as an inline Jinja2 template."),
-        click.option("--sheet", "sheet_name", help="Workbook sheet to read (default: the first)."),
+        click.option("--sheet", "sheet_name", help="Workbook sheet to read (default: the first visible one)."),
         click.option("--header-row", type=int, default=1, show_default=True,
                      help="Row number of the header, for sheets with a title above it."),
         click.option("--encoding", help="CSV encoding, if detection gets it wrong (e.g. cp1252)."),
         click.option("--delimiter", help="CSV delimiter, if detection gets it wrong."),
         click.option("--column", "columns", multiple=True, callback=parse_column, metavar="FIELD=HEADER",
                      help="Feed an API field from a column (repeatable): --column To='Mobile Phone'."),
+        click.option("--include-hidden", is_flag=True, help="Also send rows hidden in the workbook."),
         click.option("--country", default="AU", show_default=True,
                      help="Country for numbers written without a country code."),
         click.option("--timezone", default="UTC", show_default=True,
                      help="Time zone of schedule times written without an offset."),
-        click.option("--from", "sender", help="Sender ID for every row: +E.164, alphanumeric, or blank for leased."),
-        click.option("--schedule", help="Send time for every row (ISO 8601 or epoch seconds)."),
-        click.option("--delivery-receipt/--no-delivery-receipt", default=None,
-                     help="Ask for delivery receipts (the API's default is yes)."),
-        click.option("--delivery-receipt-webhook", metavar="URL", help="URL called with each delivery receipt."),
-        click.option("--delivery-receipt-webhook-method", type=click.Choice(["POST", "GET"], case_sensitive=False)),
-        click.option("--webhook", metavar="URL", help="URL called with replies (leased numbers only)."),
-        click.option("--webhook-method", type=click.Choice(["POST", "GET"], case_sensitive=False)),
-        click.option("--forward-to-sms", help="Forward replies to this number (leased only)."),
-        click.option("--forward-from-sms", help="Sender for forwarded replies (leased only)."),
-        click.option("--forward-to-email", help="Forward replies to this address (leased only)."),
-        click.option("--forward-from-email", help="Sender address for forwarded replies (leased only)."),
+        *[_field_option(spec) for spec in F.FIELD_OPTIONS],
         click.option("--external-id-column", metavar="HEADER", help="Column whose value becomes ExternalId."),
         click.option("--max-segments", type=click.IntRange(1, 255), default=10, show_default=True,
                      help="Texts longer than this many segments are errors."),
@@ -124,48 +126,33 @@ def check_options(func):
     return func
 
 
-def prepare(params: dict) -> tuple[Sheet, CheckOptions]:
-    """Load the sheet and template and gather the check options from the command's parameters."""
-    if params["template_path"] and params["text_source"]:
+def options_from(params: dict) -> Options:
+    """The library's Options from the command's parameters (everything ``check_options`` added)."""
+    if params["template_path"] and params["text_source"] is not None:
         raise click.UsageError("give --template or --text, not both")
     for name, value in params.items():
         if isinstance(value, str) and not _encodable(value):
-            option = "--" + {"text_source": "text", "sender": "from"}.get(name, name).replace("_", "-")
+            option = {"text_source": "--text"}.get(name) or next(
+                (o.option for o in F.FIELD_OPTIONS if o.param == name), "--" + name.replace("_", "-"))
             raise ConfigError(f"{option}: holds bytes that are not UTF-8 text; type it again, or put the "
                               "text in a --template file saved as UTF-8")
     columns = list(params["columns"])
     if params["external_id_column"]:
         columns.append((F.EXTERNAL_ID, params["external_id_column"]))
-    sheet = load(params["sheet_path"], sheet=params["sheet_name"], header_row=params["header_row"],
-                 encoding=params["encoding"], delimiter=params["delimiter"], columns=columns)
-    template = None
-    if params["template_path"]:
-        template = MessageTemplate.from_file(params["template_path"], sheet.header)
-    elif params["text_source"] is not None:
-        template = MessageTemplate(params["text_source"], sheet.header)
-    defaults = {
-        F.FROM: params["sender"],
-        F.SCHEDULE: params["schedule"],
-        F.DR_WEBHOOK_URI: params["delivery_receipt_webhook"],
-        F.DR_WEBHOOK_METHOD: params["delivery_receipt_webhook_method"],
-        F.WEBHOOK_URI: params["webhook"],
-        F.WEBHOOK_METHOD: params["webhook_method"],
-        F.FORWARD_TO_SMS: params["forward_to_sms"],
-        F.FORWARD_FROM_SMS: params["forward_from_sms"],
-        F.FORWARD_TO_EMAIL: params["forward_to_email"],
-        F.FORWARD_FROM_EMAIL: params["forward_from_email"],
-    }
-    if params["delivery_receipt"] is not None:
-        defaults[F.DELIVERY_RECEIPT] = "true" if params["delivery_receipt"] else "false"
-    suppress = frozenset()
-    if params["suppress_path"]:
-        suppress = load_suppression(params["suppress_path"], params["country"])
-    options = CheckOptions(
-        country=params["country"], timezone=params["timezone"],
-        defaults={k: v for k, v in defaults.items() if v}, template=template,
-        max_segments=params["max_segments"], dedupe=params["dedupe"], suppress=suppress,
+    defaults = {}
+    for spec in F.FIELD_OPTIONS:
+        value = params[spec.param]
+        if spec.flag and value is not None:
+            defaults[spec.field] = "true" if value else "false"
+        elif value:
+            defaults[spec.field] = value
+    return Options(
+        template=params["template_path"], text=params["text_source"], sheet=params["sheet_name"],
+        header_row=params["header_row"], encoding=params["encoding"], delimiter=params["delimiter"],
+        columns=columns, include_hidden=params["include_hidden"], country=params["country"],
+        timezone=params["timezone"], defaults=defaults, max_segments=params["max_segments"],
+        dedupe=params["dedupe"], suppress=params["suppress_path"],
     )
-    return sheet, options
 
 
 def _encodable(value: str) -> bool:
@@ -175,40 +162,6 @@ def _encodable(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def output_paths(params: dict, report_path: Path | None, results_path: Path | None = None,
-                 sending: bool = False) -> tuple[Path | None, Path | None]:
-    """The report and results paths, checked before the sheet is read: never an input, always writable.
-
-    Returns ``(report, results)``; the journal beside the results is checked too.
-    """
-    sheet_path = params["sheet_path"]
-    inputs = [("the contact sheet", sheet_path), ("the --suppress file", params["suppress_path"]),
-              ("the --template file", params["template_path"])]
-    report = None
-    if report_path is not None or not sending:
-        report = check_output(report_path or default_sibling(sheet_path, "report", ".csv"), "--report", inputs)
-    results = None
-    if sending:
-        results = check_output(results_path or default_results_path_for(sheet_path), "--results", inputs)
-        check_output(journal_path(results), "the journal", inputs)
-    return report, results
-
-
-@contextmanager
-def early_helpers(sheet_path: Path):
-    """Helper processes for a large sheet, started before it loads (None for small sheets)."""
-    try:
-        large = sheet_path.stat().st_size >= LARGE_SHEET_BYTES
-    except OSError:
-        large = False
-    helpers = start_helpers(os.cpu_count() or 1) if large else None
-    try:
-        yield helpers
-    finally:
-        if helpers is not None:
-            helpers.close()
 
 
 def print_summary(report: Report, as_json: bool, extra: dict | None = None) -> dict:
@@ -262,26 +215,22 @@ def check(report_path: Path | None, as_json: bool, **params) -> None:
       batchsms check samples/contacts.csv --template templates/appointment_reminder.txt \\
           --from "CityDental" --timezone Australia/Sydney --report problems.xlsx
     """
-    report_path, _ = output_paths(params, report_path)
-    with early_helpers(params["sheet_path"]) as helpers:
-        sheet, options = prepare(params)
-        report = check_sheet(sheet, options, helpers=helpers)
+    options = options_from(params)
+    sheet_path = params["sheet_path"]
+    report_path = check_output(report_path or default_sibling(sheet_path, "report", ".csv"), "--report",
+                               options.inputs(sheet_path))
+    with helpers_for(sheet_path) as helpers:
+        report = check_sheet(sheet_path, options, helpers=helpers)
     path = report.write(report_path)
     if not as_json:
-        click.echo(f"Checked {sheet.path} ({len(sheet.rows):,} rows); report: {path}")
+        click.echo(f"Checked {report.sheet.path} ({len(report.sheet.rows):,} rows); report: {path}")
     print_summary(report, as_json, {"report": str(path)} if as_json else None)
     sys.exit(0 if report.ok else 1)
-
 
 
 def interactive() -> bool:
     """True when a person can answer a question (tests replace this)."""
     return sys.stdin.isatty()
-
-
-def describe_rows(rows: list[int], limit: int = 10) -> str:
-    shown = ", ".join(str(r) for r in rows[:limit])
-    return shown + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
 
 
 @main.command()
@@ -335,139 +284,100 @@ def send(property_sid, base_url, use_sandbox, concurrency, rate, limit, results_
     The account SID and token come from ~/.config/batchsms/config.ini (chmod 600)
     or the environment, never from the command line.
     """
+    options = options_from(params)
+    sending = SendOptions(concurrency=concurrency, rate=rate, limit=limit, results=results_path, report=report_path,
+                          retry_unknown=retry_unknown, retry_failed=retry_failed, restart=restart,
+                          yes_resend=yes_resend, allow_insecure=allow_insecure, connect_timeout=connect_timeout,
+                          read_timeout=read_timeout, max_attempts=max_attempts, progress=not (quiet or as_json))
     sandbox = None
     if use_sandbox:
         from .sandbox import Sandbox
 
         sandbox = Sandbox(port=0).start()
-        settings = Settings(sandbox.url, sandbox.account_sid, sandbox.auth_token, property_sid or "PSANDBOX")
-        target = "the built-in sandbox"
+        target = Target(sandbox.url, sandbox.account_sid, sandbox.auth_token, property_sid or "PSANDBOX",
+                        name="the built-in sandbox")
     else:  # credentials are checked before a long check of the sheet, not after it
-        settings = load_settings(base_url=base_url, property_sid=property_sid)
-        target = settings.target
-        for warning in settings.warnings:
+        target = target_from_config(base_url=base_url, property_sid=property_sid)
+        for warning in target.warnings:
             click.echo(f"batchsms: warning: {warning}", err=True)
-    report_path, results = output_paths(params, report_path, results_path, sending=True)
+    where = target.name
     try:
-        client = Client(settings.base_url, settings.account_sid, settings.auth_token, settings.property_sid,
-                        connect_timeout=connect_timeout, read_timeout=read_timeout, max_attempts=max_attempts,
-                        allow_insecure=allow_insecure or use_sandbox)
-        with early_helpers(params["sheet_path"]) as helpers:
-            sheet, options = prepare(params)
-            report = check_sheet(sheet, options, helpers=helpers)
-        if report_path:
-            report.write(report_path)
-        journal_file = journal_path(results)
-        earlier = earlier_sends(
-            [p for p in journals_near(sheet.path.parent, results.parent)
-             if restart or p != journal_file.resolve()], target)
-        if restart:  # refuse before the old journal is set aside
-            refuse_resend(plan(report, {}).jobs, earlier, yes_resend, "--restart")
-        with Journal(journal_file, restart=restart) as journal:
-            if journal.backup and not as_json:
-                click.echo(f"Restarting: the old journal is kept as {journal.backup}")
-            code = _send_with_journal(sheet, report, journal, client, target, results, concurrency=concurrency,
-                                      rate=rate, limit=limit, yes=yes, retry_unknown=retry_unknown,
-                                      retry_failed=retry_failed, quiet=quiet, as_json=as_json,
-                                      drain_timeout=read_timeout + connect_timeout + 1, earlier=earlier,
-                                      yes_resend=yes_resend)
+        with helpers_for(params["sheet_path"]) as helpers:
+            outcome = send_sheet(
+                params["sheet_path"], options, target, sending, helpers=helpers,
+                approve=lambda p: approve_plan(p, yes=yes, as_json=as_json, where=where),
+                on_interrupt=lambda: click.echo(
+                    "\nStopping: waiting for the requests in flight (Ctrl-C again to quit at once)...", err=True),
+                on_second_interrupt=quit_at_once)
     finally:
         if sandbox is not None:
             sandbox.stop()
             if not as_json:
                 click.echo(sandbox.summary(), err=True)
-    sys.exit(code)
+    sys.exit(report_outcome(outcome, as_json))
 
 
-def refuse_resend(jobs: list, earlier: dict, yes_resend: bool, how: str) -> list:
-    """The jobs an earlier run (another journal) already sent; refuses them without ``--yes-resend``."""
-    again = [job for job in jobs if job.digest in earlier]
-    if again and not yes_resend:
-        names = sorted({earlier[job.digest][0].name for job in again})
-        raise JournalError(
-            f"{how} would send {len(again):,} message{'s' if len(again) != 1 else ''} again that an earlier "
-            f"run already sent or may have sent (rows {describe_rows([j.row for j in again])}; recorded in "
-            f"{', '.join(names)}): those people would get them twice. Nothing was sent. To carry on where "
-            "that run stopped, run it with its own --results path; to send them again anyway, add --yes-resend"
-        )
-    return again
-
-
-def _send_with_journal(sheet, report, journal, client, target, results, *, concurrency, rate, limit, yes,
-                       retry_unknown, retry_failed, quiet, as_json, drain_timeout, earlier, yes_resend) -> int:
-    recorded = journal.get_meta("target")
-    if recorded is None:
-        journal.set_meta(target=target, sheet=str(sheet.path))
-    elif recorded != target:
-        raise JournalError(
-            f"{journal.path}: this journal records a send to {recorded}, and this run targets {target}; "
-            "use --restart to start over or --results NEW.csv for a separate run"
-        )
-    recovered = journal.recover()
-    the_plan = plan(report, journal.entries(), retry_unknown=retry_unknown, retry_failed=retry_failed,
-                    limit=limit)
-    if the_plan.mismatched:
-        raise JournalError(
-            f"{journal.path}: rows {describe_rows(the_plan.mismatched)} now hold other messages than the ones "
-            "this journal sent or may have sent under those row numbers (the sheet or template changed "
-            "since); put the sheet back, or start a new campaign with --restart (rows already sent are "
-            "not sent again without --yes-resend)"
-        )
-    resent = refuse_resend(the_plan.jobs, earlier, yes_resend, "this run")
-    segments = sum(j.segments for j in the_plan.jobs)
+def approve_plan(the_plan: SendPlan, *, yes: bool, as_json: bool, where: str | None) -> bool:
+    """Print what the send will do and, unless --yes, ask; without a terminal, refuse (exit 2)."""
+    p, report = the_plan.plan, the_plan.report
+    where = where or f"property {the_plan.property_sid} via {the_plan.host}"
     if not as_json:
-        click.echo(f"Checked {sheet.path} ({len(sheet.rows):,} rows)")
+        click.echo(f"Checked {report.sheet.path} ({len(report.sheet.rows):,} rows)")
         print_summary(report, False)
-        if recovered:
-            click.echo(f"  {recovered:,} rows were in flight when the last run stopped: now unknown")
-        click.echo(f"  to send now: {len(the_plan.jobs):,} messages ({segments:,} segments) to {target}")
-        if the_plan.done:
-            click.echo(f"  already sent by an earlier run: {the_plan.done:,}")
-        if the_plan.done_changed:
+        if the_plan.backup:
+            click.echo(f"  restarting: the old journal is kept as {the_plan.backup}")
+        if the_plan.recovered:
+            click.echo(f"  {the_plan.recovered:,} rows were in flight when the last run stopped: now unknown")
+        click.echo(f"  to send now: {len(p.jobs):,} messages ({the_plan.segments:,} segments) from {where}")
+        if p.done:
+            click.echo(f"  already sent by an earlier run: {p.done:,}")
+        if p.done_changed:
             click.echo(f"  sent earlier, now invalid, skipped or removed (not sent again): rows "
-                       f"{describe_rows(the_plan.done_changed)}")
-        if resent:
-            click.echo(f"  sending again (--yes-resend): {len(resent):,} messages an earlier run already sent")
-        if the_plan.held_unknown:
-            click.echo(f"  unknown, not resent: rows {describe_rows(the_plan.held_unknown)} (--retry-unknown)")
-        if the_plan.held_failed:
-            click.echo(f"  failed earlier, not resent: rows {describe_rows(the_plan.held_failed)} (--retry-failed)")
-        if the_plan.limited:
-            click.echo(f"  left for a later run by --limit: {the_plan.limited:,}")
-    if the_plan.jobs and not yes:
-        if not interactive():
-            raise BatchSmsError("refusing to send without a terminal to confirm on; add --yes (e.g. for cron)")
-        if not click.confirm(f"Send {len(the_plan.jobs):,} messages ({segments:,} segments) to {target}?"):
-            click.echo("Nothing sent.")
-            write_results(results, sheet, report, journal.entries())
-            return 1
-    sender = Sender(client, journal, concurrency=concurrency, rate=rate, quiet=quiet or as_json,
-                    drain_timeout=drain_timeout)
-    sender.on_interrupt = lambda: click.echo(
-        "\nStopping: waiting for the requests in flight (Ctrl-C again to quit at once)...", err=True)
-    try:
-        stats = sender.run(the_plan.jobs)
-    finally:
-        client.close()
-        path = write_results(results, sheet, report, journal.entries())
-    counts = {k: stats.counts[k] for k in ("sent", "scheduled", "failed", "unknown")}
+                       f"{describe_rows(p.done_changed)}")
+        if the_plan.resent:
+            click.echo(f"  sending again (--yes-resend): {len(the_plan.resent):,} messages an earlier run already sent")
+        if p.held_unknown:
+            click.echo(f"  unknown, not resent: rows {describe_rows(p.held_unknown)} (--retry-unknown)")
+        if p.held_failed:
+            click.echo(f"  failed earlier, not resent: rows {describe_rows(p.held_failed)} (--retry-failed)")
+        if p.limited:
+            click.echo(f"  left for a later run by --limit: {p.limited:,}")
+    if yes or not p.jobs:
+        return True
+    if not interactive():
+        raise BatchSmsError("refusing to send without a terminal to confirm on; add --yes (e.g. for cron)")
+    if click.confirm(f"Send {len(p.jobs):,} messages ({the_plan.segments:,} segments) from {where}?"):
+        return True
+    click.echo("Nothing sent.")
+    return False
+
+
+def quit_at_once() -> None:
+    """The second Ctrl-C: out now; every row in flight is already in the journal as started."""
+    sys.stderr.write("\nbatchsms: stopped at once; rows in flight will show as unknown\n")
+    sys.stderr.flush()
+    os._exit(130)
+
+
+def report_outcome(outcome: SendOutcome, as_json: bool) -> int:
+    """Print what the run did and pick the exit code (0 all done, 1 a row needs a look, 130 stopped)."""
+    stats, the_plan = outcome.stats, outcome.sendplan.plan
+    counts = {str(k): stats.counts[k] for k in (Status.SENT, Status.SCHEDULED, Status.FAILED, Status.UNKNOWN)}
     if as_json:
-        click.echo(json.dumps({**report.summary(), **counts, "results": str(path),
+        click.echo(json.dumps({**outcome.report.summary(), **counts, "results": str(outcome.results),
                                "interrupted": stats.interrupted, "seconds": round(stats.elapsed, 3)}))
-    else:
-        rate_text = f" ({len(the_plan.jobs) / stats.elapsed:,.0f} msg/s)" if stats.elapsed > 0 and the_plan.jobs else ""
+    elif outcome.approved:
+        sent = len(the_plan.jobs)
+        rate_text = f" ({sent / stats.elapsed:,.0f} msg/s)" if stats.elapsed > 0 and sent else ""
         click.echo("This run: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()) + rate_text)
-        click.echo(f"Results: {path}")
-    if stats.auth_error:
-        raise BatchSmsError(stats.auth_error + "; nothing more was sent")
+        click.echo(f"Results: {outcome.results}")
+    if not outcome.approved:
+        return 1
     if stats.interrupted:
         click.echo(f"Interrupted. To finish, run the same command again:\n  batchsms {shlex.join(sys.argv[1:])}",
                    err=True)
         return 130
-    entries = journal.entries()
-    bad = any(e.state in ("failed", "unknown", "started") for e in entries.values()) or any(
-        r.status == "invalid" and (r.row not in entries or entries[r.row].state == "failed") for r in report.results)
-    return 1 if bad else 0
+    return 0 if outcome.ok else 1
 
 
 @main.command()

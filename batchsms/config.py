@@ -33,11 +33,12 @@ class Settings:
     auth_token: str = field(repr=False)
     property_sid: str
     warnings: tuple[str, ...] = ()  # for the person running it (a config file others can read)
+    name: str | None = None  # what journals call this target, when not its URL (the built-in sandbox)
 
     @property
     def target(self) -> str:
         """What a journal is tied to: the API and property the messages went to."""
-        return f"{self.base_url.rstrip('/')}/v2/Properties/{self.property_sid}"
+        return self.name or f"{self.base_url.strip().rstrip('/')}/v2/Properties/{self.property_sid}"
 
 
 def config_path(env: Mapping[str, str]) -> Path:

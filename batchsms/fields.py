@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 TO, FROM, TEXT, SCHEDULE = "To", "From", "Text", "Schedule"
 DELIVERY_RECEIPT = "DeliveryReceipt"
@@ -18,6 +19,47 @@ FIELDS: tuple[str, ...] = (
     FORWARD_TO_SMS, FORWARD_FROM_SMS, FORWARD_TO_EMAIL, FORWARD_FROM_EMAIL, WEBHOOK_URI,
     WEBHOOK_METHOD,
 )
+
+class FieldOption(NamedTuple):
+    """A command-line option that gives one API field to every row (a non-empty cell wins)."""
+
+    field: str
+    option: str  # the long option, e.g. "--from"
+    help: str
+    metavar: str | None = None
+    choices: tuple[str, ...] = ()  # a closed set of values (the webhook methods)
+    flag: bool = False  # an on/off switch: --delivery-receipt/--no-delivery-receipt
+
+    @property
+    def param(self) -> str:
+        """The keyword the option arrives under (``--from`` → ``field_From``)."""
+        return f"field_{self.field}"
+
+
+#: The one table of per-row defaults: the CLI builds its options from it, and problems name the option.
+FIELD_OPTIONS: tuple[FieldOption, ...] = (
+    FieldOption(FROM, "--from", "Sender ID for every row: +E.164, alphanumeric, or blank for leased.",
+                metavar="SENDER"),
+    FieldOption(SCHEDULE, "--schedule", "Send time for every row (ISO 8601 or epoch seconds).", metavar="TIME"),
+    FieldOption(DELIVERY_RECEIPT, "--delivery-receipt", "Ask for delivery receipts (the API's default is yes).",
+                flag=True),
+    FieldOption(DR_WEBHOOK_URI, "--delivery-receipt-webhook", "URL called with each delivery receipt.",
+                metavar="URL"),
+    FieldOption(DR_WEBHOOK_METHOD, "--delivery-receipt-webhook-method", "Method of the receipt webhook.",
+                choices=("POST", "GET")),
+    FieldOption(WEBHOOK_URI, "--webhook", "URL called with replies (leased numbers only).", metavar="URL"),
+    FieldOption(WEBHOOK_METHOD, "--webhook-method", "Method of the reply webhook.", choices=("POST", "GET")),
+    FieldOption(FORWARD_TO_SMS, "--forward-to-sms", "Forward replies to this number (leased only).",
+                metavar="NUMBER"),
+    FieldOption(FORWARD_FROM_SMS, "--forward-from-sms", "Sender for forwarded replies (leased only).",
+                metavar="SENDER"),
+    FieldOption(FORWARD_TO_EMAIL, "--forward-to-email", "Forward replies to this address (leased only).",
+                metavar="EMAIL"),
+    FieldOption(FORWARD_FROM_EMAIL, "--forward-from-email", "Sender address for forwarded replies (leased only).",
+                metavar="EMAIL"),
+)
+#: The option that gives each field to every row (named in problems when the value came from it).
+OPTION_FOR_FIELD: dict[str, str] = {o.field: o.option for o in FIELD_OPTIONS}
 
 #: Fields the API honours only when sending from a leased number (blank From).
 LEASE_ONLY: tuple[str, ...] = (

@@ -23,10 +23,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .codes import Status
 from .errors import JournalError
 
-STARTED, SENT, SCHEDULED, FAILED, UNKNOWN = "started", "sent", "scheduled", "failed", "unknown"
-DONE_STATES = frozenset({SENT, SCHEDULED})
 INTERRUPTED = "interrupted while in flight: the API may or may not have taken it (check before --retry-unknown)"
 
 _SCHEMA = """
@@ -98,7 +97,7 @@ def earlier_sends(paths: Iterable[Path], target: str) -> dict[str, tuple[Path, i
                 continue
             for digest, row in db.execute(
                     "SELECT request_hash, row FROM rows WHERE state IN (?, ?, ?, ?)",
-                    (SENT, SCHEDULED, UNKNOWN, STARTED)):
+                    (Status.SENT, Status.SCHEDULED, Status.UNKNOWN, Status.STARTED)):
                 sent.setdefault(digest, (path, row))
         except sqlite3.Error:
             continue
@@ -207,7 +206,7 @@ class Journal:
         with self._transaction():
             cursor = self.db.execute(
                 "UPDATE rows SET state = ?, error = ?, updated = ? WHERE state = ?",
-                (UNKNOWN, INTERRUPTED, time.time(), STARTED),
+                (Status.UNKNOWN, INTERRUPTED, time.time(), Status.STARTED),
             )
         return cursor.rowcount
 

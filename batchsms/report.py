@@ -11,13 +11,17 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import tables
 from .cells import csv_safe
+from .codes import Code, Severity, Status
 from .errors import ConfigError
 from .segments import Segments
 
-VALID, INVALID, SKIPPED = "valid", "invalid", "skipped"
+if TYPE_CHECKING:
+    from .sheet import Sheet
+
 ISSUE_COLUMNS = ("Row", "Column", "Value", "Severity", "Code", "Message")
 REPORT_SUFFIXES = (".csv", ".xlsx", ".json")
 
@@ -30,6 +34,11 @@ class Issue:
     severity: str
     code: str
     message: str
+
+    @classmethod
+    def of(cls, row: int, column: str, value: str, code: Code, message: str) -> Issue:
+        """An issue with a catalogue code (its severity comes from the catalogue)."""
+        return cls(row, column, value, code.severity, code.code, message)
 
     def cells(self) -> list[str]:
         return [str(self.row), clip(self.column), clip(self.value), self.severity, self.code, self.message]
@@ -70,7 +79,7 @@ class RowResult:
 
     @property
     def has_warning(self) -> bool:
-        return any(i.severity == "warning" for i in self.issues)
+        return any(i.severity == Severity.WARNING for i in self.issues)
 
 
 @dataclass
@@ -78,6 +87,7 @@ class Report:
     """Every row's verdict, in sheet order."""
 
     results: list[RowResult]
+    sheet: Sheet | None = None  # the sheet these verdicts are about (None when built by hand)
 
     def issues(self) -> Iterator[Issue]:
         for result in self.results:
@@ -86,7 +96,7 @@ class Report:
     @property
     def ok(self) -> bool:
         """True when no row has an error (drives the exit code)."""
-        return all(r.status != INVALID for r in self.results)
+        return all(r.status != Status.INVALID for r in self.results)
 
     def summary(self, top: int = 5) -> dict:
         """The figures a person checks before a campaign."""
@@ -95,7 +105,7 @@ class Report:
         gsm7 = ucs2 = segments = leased = scheduled = warned = 0
         for r in self.results:  # one pass: this runs over a million rows
             status = r.status
-            if status == VALID:
+            if status == Status.VALID:
                 counted = r.segments
                 if counted.encoding == "GSM-7":
                     gsm7 += 1
@@ -113,14 +123,14 @@ class Report:
                 counts[status] += 1
             if r.issues:
                 problems.update((i.severity, i.code) for i in r.issues)
-        counts[VALID] = gsm7 + ucs2
+        counts[Status.VALID] = gsm7 + ucs2
         encodings = {"GSM-7": gsm7, "UCS-2": ucs2}
         return {
             "rows_read": len(self.results),
-            "rows_valid": counts[VALID],
-            "rows_with_errors": counts[INVALID],
+            "rows_valid": counts[Status.VALID],
+            "rows_with_errors": counts[Status.INVALID],
             "rows_with_warnings": warned,
-            "rows_skipped": counts[SKIPPED],
+            "rows_skipped": counts[Status.SKIPPED],
             "messages_gsm7": encodings["GSM-7"],
             "messages_ucs2": encodings["UCS-2"],
             "segments": segments,

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from . import tables
-from .journal import DONE_STATES, FAILED, STARTED, UNKNOWN, Entry
+from .codes import DONE, Severity, Status
+from .journal import Entry
 from .paths import input_mode
-from .report import INVALID, SKIPPED, Report
+from .report import Report
 from .sheet import WORKBOOK_SUFFIXES, Sheet
 
 RESULT_COLUMNS = ("Status", "MessageSid", "SenderId", "Segments", "Error", "Attempts")
-PENDING = "pending"
 
 
 def default_results_path_for(sheet_path: Path) -> Path:
@@ -46,19 +46,19 @@ def outcome_cells(report_row, entry: Entry | None) -> list[str]:
     What the journal says was sent (or may have been) wins over today's verdict: a row
     sent yesterday and invalid or suppressed today was still sent.
     """
-    if report_row.status in (INVALID, SKIPPED) and (entry is None or entry.state == FAILED):
-        reasons = [i for i in report_row.issues if i.severity == "error"] or report_row.issues
+    if report_row.status in (Status.INVALID, Status.SKIPPED) and (entry is None or entry.state == Status.FAILED):
+        reasons = [i for i in report_row.issues if i.severity == Severity.ERROR] or report_row.issues
         error = "; ".join(f"{i.code}: {i.message}" for i in reasons)
         segments = str(report_row.segments.parts) if report_row.segments else ""
         return [report_row.status, "", "", segments, error, "0"]
     segments = str(report_row.segments.parts) if report_row.segments else ""
     if entry is None:
-        return [PENDING, "", "", segments, "not sent yet: run the same command again to send it", "0"]
-    state = UNKNOWN if entry.state == STARTED else entry.state
-    error = entry.error or ("in flight when the run stopped" if entry.state == STARTED else "")
-    if report_row.status in (INVALID, SKIPPED):
+        return [Status.PENDING, "", "", segments, "not sent yet: run the same command again to send it", "0"]
+    state = Status.UNKNOWN if entry.state == Status.STARTED else entry.state
+    error = entry.error or ("in flight when the run stopped" if entry.state == Status.STARTED else "")
+    if report_row.status in (Status.INVALID, Status.SKIPPED):
         codes = ", ".join(dict.fromkeys(i.code for i in report_row.issues))
-        earlier = "sent by an earlier run" if entry.state in DONE_STATES else "an earlier run may have sent it"
+        earlier = "sent by an earlier run" if entry.state in DONE else "an earlier run may have sent it"
         error = "; ".join(filter(None, [error, f"{earlier}; the row is now {report_row.status} ({codes}) "
                                                "and is never sent again"]))
     return [state, entry.message_sid or "", entry.sender_id or "",

@@ -12,15 +12,16 @@ import datetime as dt
 import re
 import unicodedata
 from functools import lru_cache
-from typing import NamedTuple
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from . import codes as C
 from . import segments as seg
+from .codes import Problem
 from .phones import PHONE_LIKE, PhoneBook
 
-ERROR, WARNING = "error", "warning"
-NONE: tuple = ()  # the problems of a value with none (shared: the happy path allocates nothing)
+ERROR, WARNING = C.ERROR, C.WARNING
+NO_PROBLEMS: tuple = ()  # the problems of a value with none (shared: the happy path allocates nothing)
 MAX_SCHEDULE_AHEAD = 14 * 24 * 3600
 MAX_SCHEDULE_BEHIND = 3600
 
@@ -32,12 +33,6 @@ EMAIL = re.compile(
 TRUE_WORDS = frozenset({"true", "yes", "1", "y", "t", "on"})
 FALSE_WORDS = frozenset({"false", "no", "0", "n", "f", "off"})
 METHODS = frozenset({"POST", "GET"})
-
-
-class Problem(NamedTuple):
-    severity: str
-    code: str
-    message: str
 
 
 # --------------------------------------------------------------------------- numbers
@@ -68,46 +63,45 @@ def _two_numbers(raw: str, book: PhoneBook) -> Problem | None:
     written = list(found.values())
     count = "two" if len(written) == 2 else str(len(written))
     listed = ", ".join(written[:-1]) + " and " + written[-1]
-    return Problem(ERROR, "two-numbers", f"this cell holds {count} numbers ({listed}); put one number per row")
+    return C.TWO_NUMBERS.problem(f"this cell holds {count} numbers ({listed}); put one number per row")
 
 
 def check_to(raw: str, book: PhoneBook) -> tuple[str | None, list[Problem]]:
     """To: required, normalised to E.164; invalid is an error, a valid non-mobile a warning."""
     if not raw or raw.isspace():
-        return None, [Problem(ERROR, "missing-recipient", "no recipient number; fill in the cell or remove the row")]
+        return None, [C.MISSING_RECIPIENT.problem("no recipient number; fill in the cell or remove the row")]
     if _may_hold_two(raw) is not None:  # rare: most cells are digits, spaces, + ( ) - .
         problem = _two_numbers(raw, book)
         if problem is not None:
             return None, [problem]
     phone = book.normalise(raw)
     if phone.mobile:  # the common case first: a valid mobile
-        return phone.e164, NONE
+        return phone.e164, NO_PROBLEMS
     if phone.e164 is None:
         hint = "" if raw.strip().startswith("+") else (
             f" (no country code, so read as {book.country}; use --country or write +<country code>)"
         )
-        return None, [Problem(ERROR, "invalid-phone", f"not a valid phone number: {phone.reason}{hint}")]
+        return None, [C.INVALID_PHONE.problem(f"not a valid phone number: {phone.reason}{hint}")]
     if not phone.mobile:
-        return phone.e164, [Problem(
-            WARNING, "not-mobile", f"this is {phone.reason} ({phone.e164}), which may not receive SMS"
+        return phone.e164, [C.NOT_MOBILE.problem(
+            f"this is {phone.reason} ({phone.e164}), which may not receive SMS"
         )]
-    return phone.e164, NONE
+    return phone.e164, NO_PROBLEMS
 
 
-def _sender(raw: str, book: PhoneBook, field: str, code: str) -> tuple[str | None, list[Problem]]:
+def _sender(raw: str, book: PhoneBook, field: str, code: C.Code) -> tuple[str | None, list[Problem]]:
     """A sender ID: an E.164 number or an alphanumeric ID of 1–11 letters, digits and spaces."""
     value = raw.strip()
     if PHONE_LIKE.match(value) and not re.search(r"[A-Za-z]", value):
         phone = book.normalise(value)
         if phone.valid:
-            return phone.e164, NONE
-        return None, [Problem(
-            ERROR, code,
+            return phone.e164, NO_PROBLEMS
+        return None, [code.problem(
             f"{field} looks like a phone number but {phone.reason}; write it in E.164 (+61...) "
             "or use an alphanumeric sender ID with at least one letter",
         )]
     if ALNUM_SENDER.match(value) and re.search(r"[A-Za-z]", value):
-        return value, NONE
+        return value, NO_PROBLEMS
     if len(value) > 11:
         why = f"it is {len(value)} characters long and the limit is 11"
     elif not re.search(r"[A-Za-z]", value):
@@ -115,27 +109,27 @@ def _sender(raw: str, book: PhoneBook, field: str, code: str) -> tuple[str | Non
     else:
         bad = "".join(sorted({c for c in value if not (c.isascii() and (c.isalnum() or c == ' '))}))
         why = f"it holds {bad!r}; only A-Z, a-z, 0-9 and spaces are allowed"
-    return None, [Problem(ERROR, code, f"{field} is not a valid sender ID: {why}")]
+    return None, [code.problem(f"{field} is not a valid sender ID: {why}")]
 
 
 def check_from(raw: str, book: PhoneBook) -> tuple[str, list[Problem]] | tuple[None, list[Problem]]:
     """From: blank (a leased number), E.164, or alphanumeric."""
     if not raw.strip():
-        return "", NONE
-    return _sender(raw, book, "From", "invalid-sender")
+        return "", NO_PROBLEMS
+    return _sender(raw, book, "From", C.INVALID_SENDER)
 
 
 def check_forward_to_sms(raw: str, book: PhoneBook) -> tuple[str | None, list[Problem]]:
     """ForwardToSms: a phone number, normalised to E.164."""
     phone = book.normalise(raw)
     if phone.valid:
-        return phone.e164, NONE
-    return None, [Problem(ERROR, "invalid-forward-to-sms", f"ForwardToSms is not a valid phone number: {phone.reason}")]
+        return phone.e164, NO_PROBLEMS
+    return None, [C.INVALID_FORWARD_TO_SMS.problem(f"ForwardToSms is not a valid phone number: {phone.reason}")]
 
 
 def check_forward_from_sms(raw: str, book: PhoneBook) -> tuple[str | None, list[Problem]]:
     """ForwardFromSms: E.164 or alphanumeric sender ID."""
-    return _sender(raw, book, "ForwardFromSms", "invalid-forward-from-sms")
+    return _sender(raw, book, "ForwardFromSms", C.INVALID_FORWARD_FROM_SMS)
 
 
 # --------------------------------------------------------------------------- text
@@ -162,19 +156,17 @@ def _invisible(text: str) -> bool:
 def check_text(text: str, max_segments: int) -> tuple[seg.Segments | None, list[Problem]]:
     """Text: not empty, nor only invisible characters; counts segments; warns when look-alikes force UCS-2."""
     if not text or text.isspace():
-        return None, [Problem(ERROR, "empty-text", "the message text is empty after rendering")]
+        return None, [C.EMPTY_TEXT.problem("the message text is empty after rendering")]
     if text[0] not in _VISIBLE_ASCII and _invisible(text):  # the first test settles almost every text
         names = ", ".join(seg.char_name(c) for c in dict.fromkeys(text))
-        return None, [Problem(
-            ERROR, "empty-text",
+        return None, [C.EMPTY_TEXT.problem(
             f"the message text holds only invisible characters ({names}); a phone would show an empty "
             "message: write the text",
         )]
     counted = seg.count(text)
     problems: list[Problem] = []
     if counted.parts > max_segments:
-        problems.append(Problem(
-            ERROR, "too-many-segments",
+        problems.append(C.TOO_MANY_SEGMENTS.problem(
             f"the text takes {counted.parts} {counted.encoding} segments ({counted.units} "
             f"{'characters' if counted.encoding == 'GSM-7' else 'UTF-16 units'}); the limit is "
             f"{max_segments} (--max-segments); shorten it",
@@ -185,12 +177,11 @@ def check_text(text: str, max_segments: int) -> tuple[seg.Segments | None, list[
             saved = counted.parts - seg.count(replaced).parts
             if saved > 0:
                 names = ", ".join(seg.char_name(c) for c in seg.ucs2_forcers(text))
-                problems.append(Problem(
-                    WARNING, "avoidable-ucs2",
+                problems.append(C.AVOIDABLE_UCS2.problem(
                     f"only {names} force UCS-2; replacing them with plain equivalents saves "
                     f"{saved} segment{'s' if saved > 1 else ''} ({counted.parts} → {counted.parts - saved})",
                 ))
-    return counted, problems or NONE
+    return counted, problems or NO_PROBLEMS
 
 
 # --------------------------------------------------------------------------- schedule
@@ -216,15 +207,13 @@ def _clock_change(naive: dt.datetime, tz: ZoneInfo) -> Problem:
     second = first.replace(fold=1)
     shown, zone = _wall(naive), str(tz.key)
     if first.astimezone(dt.timezone.utc).astimezone(tz).replace(tzinfo=None) == naive:  # it exists: twice
-        return Problem(
-            ERROR, "ambiguous-time",
+        return C.AMBIGUOUS_TIME.problem(
             f"{shown} happens twice in {zone} ({_offset(first)} and {_offset(second)}); write the offset, "
             f"e.g. {naive:%Y-%m-%dT%H:%M}{_offset(second)}",
         )
     later = first.astimezone(dt.timezone.utc).astimezone(tz)  # read with the offset before the change
     earlier = second.astimezone(dt.timezone.utc).astimezone(tz)  # read with the offset after it
-    return Problem(
-        ERROR, "nonexistent-time",
+    return C.NONEXISTENT_TIME.problem(
         f"{shown} does not exist in {zone}: the clocks skip it; it could mean {_wall(later)} "
         f"({_offset(later)}) or {_wall(earlier)} ({_offset(earlier)}); write the time you mean with its "
         f"offset, e.g. {later:%Y-%m-%dT%H:%M}{_offset(later)}",
@@ -277,32 +266,29 @@ def check_schedule(raw: str, tz: ZoneInfo, now: float) -> tuple[int | None, list
     if problem is not None:
         return None, [problem]
     if when is None:
-        return None, [Problem(
-            ERROR, "invalid-schedule",
+        return None, [C.INVALID_SCHEDULE.problem(
             "not a time: use ISO 8601 (2026-12-01 09:30, 2026-12-01T09:30:00+11:00), epoch seconds, "
             "or an Excel date cell; times without an offset are read in --timezone",
         )]
     if when > 1e11:
-        return None, [Problem(ERROR, "invalid-schedule", "looks like milliseconds; the API takes epoch seconds")]
+        return None, [C.INVALID_SCHEDULE.problem("looks like milliseconds; the API takes epoch seconds")]
     epoch = int(when)
     ahead = epoch - now
     if ahead > MAX_SCHEDULE_AHEAD:
         latest = dt.datetime.fromtimestamp(now + MAX_SCHEDULE_AHEAD, dt.timezone.utc)
-        return None, [Problem(
-            ERROR, "schedule-too-far",
+        return None, [C.SCHEDULE_TOO_FAR.problem(
             f"is {_span(ahead)} ahead; the API accepts at most 14 days "
             f"(until {latest:%Y-%m-%d %H:%M} UTC)",
         )]
     if ahead < -MAX_SCHEDULE_BEHIND:
-        return None, [Problem(
-            ERROR, "schedule-in-past",
+        return None, [C.SCHEDULE_IN_PAST.problem(
             f"is {_span(ahead)} in the past; the API refuses times more than 1 hour ago",
         )]
     if ahead < 0:
-        return epoch, [Problem(
-            WARNING, "schedule-sends-immediately", f"is {_span(ahead)} in the past: it sends immediately"
+        return epoch, [C.SCHEDULE_SENDS_IMMEDIATELY.problem(
+            f"is {_span(ahead)} in the past: it sends immediately"
         )]
-    return epoch, NONE
+    return epoch, NO_PROBLEMS
 
 
 # --------------------------------------------------------------------------- flags, methods, addresses
@@ -312,20 +298,20 @@ def check_bool(raw: str, field: str) -> tuple[bool | None, list[Problem]]:
     """DeliveryReceipt: true/false/yes/no/1/0 in any case; blank is unset (the API's default)."""
     value = raw.strip().casefold()
     if not value:
-        return None, NONE
+        return None, NO_PROBLEMS
     if value in TRUE_WORDS:
-        return True, NONE
+        return True, NO_PROBLEMS
     if value in FALSE_WORDS:
-        return False, NONE
-    return None, [Problem(ERROR, "invalid-boolean", f"{field} must be true or false (or yes/no, 1/0)")]
+        return False, NO_PROBLEMS
+    return None, [C.INVALID_BOOLEAN.problem(f"{field} must be true or false (or yes/no, 1/0)")]
 
 
 def check_method(raw: str, field: str) -> tuple[str | None, list[Problem]]:
     """Webhook methods: POST or GET, in any case."""
     value = raw.strip().upper()
     if value in METHODS:
-        return value, NONE
-    return None, [Problem(ERROR, "invalid-method", f"{field} must be POST or GET")]
+        return value, NO_PROBLEMS
+    return None, [C.INVALID_METHOD.problem(f"{field} must be POST or GET")]
 
 
 def check_url(raw: str, field: str) -> tuple[str | None, list[Problem]]:
@@ -337,15 +323,15 @@ def check_url(raw: str, field: str) -> tuple[str | None, list[Problem]]:
     except ValueError:
         parts, host = None, None
     if parts is None or parts.scheme.lower() not in ("http", "https") or not host or re.search(r"\s", value):
-        return None, [Problem(
-            ERROR, "invalid-url", f"{field} must be an absolute http:// or https:// URL with a host"
+        return None, [C.INVALID_URL.problem(
+            f"{field} must be an absolute http:// or https:// URL with a host"
         )]
-    return value, NONE
+    return value, NO_PROBLEMS
 
 
 def check_email(raw: str, field: str) -> tuple[str | None, list[Problem]]:
     """ForwardToEmail / ForwardFromEmail: one plain address (name@example.com)."""
     value = raw.strip()
     if EMAIL.match(value) and len(value) <= 254:
-        return value, NONE
-    return None, [Problem(ERROR, "invalid-email", f"{field} is not a valid e-mail address (name@example.com)")]
+        return value, NO_PROBLEMS
+    return None, [C.INVALID_EMAIL.problem(f"{field} is not a valid e-mail address (name@example.com)")]

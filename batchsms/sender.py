@@ -9,14 +9,13 @@ serves many rows (group commit).
 
 from __future__ import annotations
 
-import os
 import queue
 import signal
 import sys
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -24,8 +23,9 @@ from tqdm import tqdm
 
 from . import fields as F
 from .client import Client, Decision, Outcome
-from .journal import DONE_STATES, FAILED, SCHEDULED, SENT, STARTED, UNKNOWN, Entry, Finish, Journal, request_hash
-from .report import VALID, Report
+from .codes import DONE, MAYBE_SENT, Status
+from .journal import Entry, Finish, Journal, request_hash
+from .report import Report
 from .rules import MAX_SCHEDULE_BEHIND
 
 RELEASED = "released"
@@ -67,36 +67,36 @@ def plan(report: Report, entries: dict[int, Entry], *, retry_unknown: bool = Fal
     for r in report.results:
         seen_rows.add(r.row)
         entry = entries.get(r.row)
-        if r.status != VALID:
-            if entry is not None and entry.state in DONE_STATES:
+        if r.status != Status.VALID:
+            if entry is not None and entry.state in DONE:
                 result.done += 1
                 result.done_changed.append(r.row)
-            elif entry is not None and entry.state in (UNKNOWN, STARTED):
+            elif entry is not None and entry.state in MAYBE_SENT:
                 result.held_unknown.append(r.row)  # maybe sent: never resent, never forgotten
             continue
         digest = request_hash(r.body)
         job = Job(r.row, r.body, digest, r.segments.parts)
         if entry is None:
             result.jobs.append(job)
-        elif entry.state == FAILED:  # refused by the API: never taken, so a changed row may go again
+        elif entry.state == Status.FAILED:  # refused by the API: never taken, so a changed row may go again
             if retry_failed or entry.request_hash != digest:
                 result.jobs.append(job)
             else:
                 result.held_failed.append(r.row)
         elif entry.request_hash != digest:
             result.mismatched.append(r.row)
-        elif entry.state in DONE_STATES:
+        elif entry.state in DONE:
             result.done += 1
-        elif entry.state in (UNKNOWN, STARTED):
+        elif entry.state in MAYBE_SENT:
             if retry_unknown:
                 result.jobs.append(job)
             else:
                 result.held_unknown.append(r.row)
     for row, entry in entries.items():  # rows deleted from the sheet since they were sent
-        if row not in seen_rows and entry.state in DONE_STATES:
+        if row not in seen_rows and entry.state in DONE:
             result.done += 1
             result.done_changed.append(row)
-        elif row not in seen_rows and entry.state in (UNKNOWN, STARTED):
+        elif row not in seen_rows and entry.state in MAYBE_SENT:
             result.held_unknown.append(row)
     result.done_changed.sort()
     result.held_unknown.sort()
@@ -155,24 +155,30 @@ def finish_for(job: Job, outcome: Outcome, now: float) -> Finish | None:
     """
     if outcome.decision is Decision.ACCEPTED and outcome.message_sid:
         schedule = job.body.get(F.SCHEDULE)
-        state = SCHEDULED if schedule is not None and schedule > now else SENT
+        state = Status.SCHEDULED if schedule is not None and schedule > now else Status.SENT
         segments = outcome.num_segments if outcome.num_segments is not None else job.segments
         return Finish(job.row, state, outcome.attempts, outcome.message_sid, outcome.sender_id,
                       segments, None, outcome.status)
     if outcome.decision is Decision.ACCEPTED:
-        return Finish(job.row, UNKNOWN, outcome.attempts, error="the answer held no MessageSid",
+        return Finish(job.row, Status.UNKNOWN, outcome.attempts, error="the answer held no MessageSid",
                       http_status=outcome.status, segments=job.segments)
     if outcome.decision is Decision.FAILED:
-        return Finish(job.row, FAILED, outcome.attempts, error=outcome.error_text, http_status=outcome.status,
+        return Finish(job.row, Status.FAILED, outcome.attempts, error=outcome.error_text, http_status=outcome.status,
                       segments=job.segments)
     if outcome.decision is Decision.UNKNOWN:
-        return Finish(job.row, UNKNOWN, outcome.attempts, error=outcome.error_text, http_status=outcome.status,
+        return Finish(job.row, Status.UNKNOWN, outcome.attempts, error=outcome.error_text, http_status=outcome.status,
                       segments=job.segments)
     return None  # AUTH or FATAL (refused before taking; the run stops) or RETRY cut short by a stop
 
 
 class Sender:
-    """Runs jobs through a client, journaled; see the module docstring."""
+    """Runs jobs through a client, journaled; see the module docstring.
+
+    One run is a loop of three steps on the main thread: :meth:`_dispatch` journals the
+    rows the rate and the free workers allow and hands them out, :meth:`_collect` waits
+    for answers and turns them into journal records, and after a stop :meth:`_drain`
+    marks the rows whose answer never came as unknown.
+    """
 
     def __init__(self, client: Client, journal: Journal, *, concurrency: int = 8, rate: float | None = None,
                  quiet: bool = False, drain_timeout: float = 35.0, handle_signals: bool = True) -> None:
@@ -185,22 +191,25 @@ class Sender:
         self.handle_signals = handle_signals
         self.stop = threading.Event()
         self.on_interrupt: Callable[[], None] | None = None  # told on the first Ctrl-C
+        #: Called on a second Ctrl-C (the CLI exits at once); by default it raises KeyboardInterrupt.
+        self.on_second_interrupt: Callable[[], None] | None = None
 
     @contextmanager
-    def _signals(self):
+    def _signals(self) -> Iterator[None]:
         if not self.handle_signals or threading.current_thread() is not threading.main_thread():
             yield
             return
 
-        def first(signum, frame):
-            if self.stop.is_set():  # the second Ctrl-C: out at once; the journal is already durable
-                sys.stderr.write("\nbatchsms: stopped at once; rows in flight will show as unknown\n")
-                os._exit(130)
+        def interrupted(signum, frame) -> None:
+            if self.stop.is_set():  # the second Ctrl-C: the journal is already durable
+                if self.on_second_interrupt is not None:
+                    self.on_second_interrupt()
+                raise KeyboardInterrupt
             self.stop.set()
             if self.on_interrupt:
                 self.on_interrupt()
 
-        previous = {s: signal.signal(s, first) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = {s: signal.signal(s, interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             yield
         finally:
@@ -208,116 +217,103 @@ class Sender:
                 signal.signal(s, handler)
 
     def run(self, jobs: list[Job]) -> SendStats:
-        stats = SendStats()
-        started_at = time.monotonic()
-        pending = deque(jobs)
-        in_flight: dict[int, Job] = {}  # row -> job, for requests whose answer has not been read
-        done_queue: queue.SimpleQueue = queue.SimpleQueue()
-        send = self.client.send
-        scrub = self.client.scrub  # an exception's text may hold anything, the token included
-        stop = self.stop
-
-        def work(job: Job) -> None:
-            """In a worker thread: one message, with its retries; the answer goes to the main thread."""
-            try:
-                outcome = send(job.body, stop)
-            except BaseException as exc:  # a bug must not leave the row looking in flight forever
-                outcome = Outcome(Decision.UNKNOWN, error=scrub(f"internal error: {exc!r}"))
-            done_queue.put((job, outcome))
-
-        finishes: list[Finish] = []
-        releases: list[int] = []
-        interactive = sys.stderr.isatty()
-        bar = tqdm(total=len(jobs), unit="msg", disable=self.quiet or not jobs, dynamic_ncols=True,
-                   file=sys.stderr, smoothing=0.05,
-                   mininterval=0.1 if interactive else 30)  # a cron log gets a line every 30 s, not 10 a second
-        last_postfix = 0.0
-        drain_deadline: float | None = None
-        # Plain worker threads on a queue rather than an executor: no Future per message, and
-        # daemon threads, so a request still hanging after the drain never holds up the exit.
-        ready: queue.SimpleQueue = queue.SimpleQueue()  # journaled rows for the workers; None = stop
-
-        def worker() -> None:
-            while (job := ready.get()) is not None:
-                work(job)
-
-        workers = [threading.Thread(target=worker, name=f"batchsms-send-{n}", daemon=True)
+        """Send ``jobs``; returns the counts. The journal holds every outcome when this returns."""
+        run = _Run(self, jobs)
+        workers = [threading.Thread(target=run.work, name=f"batchsms-send-{n}", daemon=True)
                    for n in range(self.concurrency)]
         for thread in workers:
             thread.start()
         try:
             with self._signals():
-                while (pending and not self.stop.is_set()) or in_flight:
-                    batch: list[Job] = []
-                    expired: list[Job] = []
-                    if pending and not self.stop.is_set():
-                        free = self.concurrency - len(in_flight)
-                        for _ in range(self.limiter.take(min(free, len(pending)))):
-                            job = pending.popleft()
-                            if self._expired(job):
-                                expired.append(job)
-                                finishes.append(Finish(
-                                    job.row, FAILED, 0, segments=job.segments,
-                                    error="schedule-in-past: the Schedule time passed more than an hour ago "
-                                          "during the run; fix it and use --retry-failed"))
-                                stats.counts[FAILED] += 1
-                                bar.update(1)
-                            else:
-                                batch.append(job)
-                    if batch or finishes or releases:
-                        self.journal.commit(starts=[(j.row, j.digest) for j in batch + expired],
-                                            finishes=finishes, releases=releases)
-                        finishes, releases = [], []
-                    for job in batch:
-                        in_flight[job.row] = job
-                        ready.put(job)
-                    if self.stop.is_set() and drain_deadline is None:
-                        drain_deadline = time.monotonic() + self.drain_timeout
-                    if in_flight:
-                        can_dispatch = pending and not self.stop.is_set() and len(in_flight) < self.concurrency
-                        timeout = max(0.001, self.limiter.wait_time()) if can_dispatch else 0.25
-                        answers = []
-                        try:  # block for the first answer, then take all that have arrived
-                            answers.append(done_queue.get(timeout=timeout))
-                            while True:
-                                answers.append(done_queue.get_nowait())
-                        except queue.Empty:
-                            pass
-                        now = time.time()
-                        for job, outcome in answers:
-                            del in_flight[job.row]
-                            if outcome.stops_run and not stats.auth_error:  # refused credentials, TLS
-                                stats.auth_error = self.client.stop_message(outcome)
-                                self.stop.set()
-                            record = finish_for(job, outcome, now)
-                            if record is None:
-                                releases.append(job.row)
-                                stats.counts[RELEASED] += 1
-                            else:
-                                finishes.append(record)
-                                stats.counts[record.state] += 1
-                                bar.update(1)
-                        if not self.quiet and time.monotonic() - last_postfix > 0.2:
-                            last_postfix = time.monotonic()
-                            bar.set_postfix_str(self._postfix(stats.counts), refresh=False)
-                        if drain_deadline is not None and time.monotonic() > drain_deadline:
+                while (run.pending and not self.stop.is_set()) or run.in_flight:
+                    self._dispatch(run)
+                    if run.in_flight:
+                        self._collect(run)
+                        if run.drain_deadline is not None and time.monotonic() > run.drain_deadline:
                             break
-                    elif pending and not self.stop.is_set():
+                    elif run.pending and not self.stop.is_set():
                         self.stop.wait(self.limiter.wait_time())  # Ctrl-C ends the wait at once
-                # Rows still in flight after the drain: their answer will never be read.
-                for job in in_flight.values():
-                    finishes.append(Finish(job.row, UNKNOWN, 1, segments=job.segments,
-                                           error="still waiting for the API's answer when the run stopped"))
-                    stats.counts[UNKNOWN] += 1
-                self.journal.commit(finishes=finishes, releases=releases)
+                self._drain(run)
         finally:
             for _ in workers:
-                ready.put(None)
-            bar.set_postfix_str(self._postfix(stats.counts), refresh=False)
-            bar.close()
+                run.ready.put(None)
+            run.bar.set_postfix_str(self._postfix(run.stats.counts), refresh=False)
+            run.bar.close()
+        stats = run.stats
         stats.interrupted = self.stop.is_set() and stats.auth_error is None
-        stats.elapsed = time.monotonic() - started_at
+        stats.elapsed = time.monotonic() - run.started_at
         return stats
+
+    def _dispatch(self, run: _Run) -> None:
+        """Journal the rows that may go now (rate, free workers) with the outcomes so far; then hand them out.
+
+        One commit carries both, so a row's request never leaves before the journal
+        durably says it is in flight, and one fsync serves many rows.
+        """
+        batch: list[Job] = []
+        expired: list[Job] = []
+        if run.pending and not self.stop.is_set():
+            free = self.concurrency - len(run.in_flight)
+            for _ in range(self.limiter.take(min(free, len(run.pending)))):
+                job = run.pending.popleft()
+                if self._expired(job):  # the schedule passed during the run: the API would refuse it
+                    expired.append(job)
+                    run.finishes.append(Finish(
+                        job.row, Status.FAILED, 0, segments=job.segments,
+                        error="schedule-in-past: the Schedule time passed more than an hour ago "
+                              "during the run; fix it and use --retry-failed"))
+                    run.stats.counts[Status.FAILED] += 1
+                    run.bar.update(1)
+                else:
+                    batch.append(job)
+        if batch or run.finishes or run.releases:
+            self.journal.commit(starts=[(j.row, j.digest) for j in batch + expired],
+                                finishes=run.finishes, releases=run.releases)
+            run.finishes, run.releases = [], []
+        for job in batch:
+            run.in_flight[job.row] = job
+            run.ready.put(job)
+        if self.stop.is_set() and run.drain_deadline is None:
+            run.drain_deadline = time.monotonic() + self.drain_timeout
+
+    def _collect(self, run: _Run) -> None:
+        """Wait for the first answer (no longer than the next dispatch is due), take all that came, record them."""
+        can_dispatch = run.pending and not self.stop.is_set() and len(run.in_flight) < self.concurrency
+        timeout = max(0.001, self.limiter.wait_time()) if can_dispatch else 0.25
+        answers = []
+        try:
+            answers.append(run.answers.get(timeout=timeout))
+            while True:
+                answers.append(run.answers.get_nowait())
+        except queue.Empty:
+            pass
+        now = time.time()
+        stats = run.stats
+        for job, outcome in answers:
+            del run.in_flight[job.row]
+            if outcome.stops_run and not stats.auth_error:  # refused credentials, TLS: every row would fail
+                stats.auth_error = self.client.stop_message(outcome)
+                self.stop.set()
+            record = finish_for(job, outcome, now)
+            if record is None:
+                run.releases.append(job.row)
+                stats.counts[RELEASED] += 1
+            else:
+                run.finishes.append(record)
+                stats.counts[record.state] += 1
+                run.bar.update(1)
+        if not self.quiet and time.monotonic() - run.last_postfix > 0.2:
+            run.last_postfix = time.monotonic()
+            run.bar.set_postfix_str(self._postfix(stats.counts), refresh=False)
+
+    def _drain(self, run: _Run) -> None:
+        """Rows still in flight after the drain will never have their answer read: they become unknown."""
+        for job in run.in_flight.values():
+            run.finishes.append(Finish(job.row, Status.UNKNOWN, 1, segments=job.segments,
+                                       error="still waiting for the API's answer when the run stopped"))
+            run.stats.counts[Status.UNKNOWN] += 1
+        self.journal.commit(finishes=run.finishes, releases=run.releases)
+        run.finishes, run.releases = [], []
 
     @staticmethod
     def _expired(job: Job) -> bool:
@@ -326,4 +322,39 @@ class Sender:
 
     @staticmethod
     def _postfix(counts: Counter) -> str:
-        return " ".join(f"{k}={counts[k]}" for k in (SENT, SCHEDULED, FAILED, UNKNOWN) if counts[k]) or "starting"
+        shown = (Status.SENT, Status.SCHEDULED, Status.FAILED, Status.UNKNOWN)
+        return " ".join(f"{k}={counts[k]}" for k in shown if counts[k]) or "starting"
+
+
+class _Run:
+    """The state of one :meth:`Sender.run`: the rows still to go, those in flight, and what to commit next."""
+
+    def __init__(self, sender: Sender, jobs: list[Job]) -> None:
+        self.stats = SendStats()
+        self.started_at = time.monotonic()
+        self.pending = deque(jobs)
+        self.in_flight: dict[int, Job] = {}  # row -> job, for requests whose answer has not been read
+        self.finishes: list[Finish] = []  # outcomes for the next commit
+        self.releases: list[int] = []  # rows provably never taken, for the next commit
+        self.drain_deadline: float | None = None
+        self.last_postfix = 0.0
+        # Plain worker threads on queues rather than an executor: no Future per message, and
+        # daemon threads, so a request still hanging after the drain never holds up the exit.
+        self.ready: queue.SimpleQueue = queue.SimpleQueue()  # journaled rows for the workers; None = stop
+        self.answers: queue.SimpleQueue = queue.SimpleQueue()  # (job, outcome) back to the main thread
+        self._send = sender.client.send
+        self._scrub = sender.client.scrub  # an exception's text may hold anything, the token included
+        self._stop = sender.stop
+        interactive = sys.stderr.isatty()
+        self.bar = tqdm(total=len(jobs), unit="msg", disable=sender.quiet or not jobs, dynamic_ncols=True,
+                        file=sys.stderr, smoothing=0.05,
+                        mininterval=0.1 if interactive else 30)  # a cron log gets a line every 30 s
+
+    def work(self) -> None:
+        """A worker thread: one message at a time, with its retries; each answer goes back to the main thread."""
+        while (job := self.ready.get()) is not None:
+            try:
+                outcome = self._send(job.body, self._stop)
+            except BaseException as exc:  # a bug must not leave the row looking in flight forever
+                outcome = Outcome(Decision.UNKNOWN, error=self._scrub(f"internal error: {exc!r}"))
+            self.answers.put((job, outcome))

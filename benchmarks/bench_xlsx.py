@@ -17,13 +17,13 @@ from common import DATA, Measure, contact_rows, run_child, table, verdict
 STEPS = r"""
 import json, sys, time
 from batchsms.sheet import load
-from batchsms.check import CheckOptions, check_sheet
+from batchsms.check import CheckOptions, check
 from batchsms.results import write_results
 from batchsms.template import MessageTemplate
 t0 = time.perf_counter()
 sheet = load(sys.argv[1])
 t1 = time.perf_counter()
-report = check_sheet(sheet, CheckOptions(template=MessageTemplate("Hi {{ First_Name }}", sheet.header)))
+report = check(sheet, CheckOptions(template=MessageTemplate("Hi {{ First_Name }}", sheet.header)))
 t2 = time.perf_counter()
 write_results(sys.argv[2], sheet, report, {})
 t3 = time.perf_counter()

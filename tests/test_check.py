@@ -4,10 +4,9 @@ import datetime as dt
 
 import pytest
 
-from batchsms.check import CheckOptions, check_sheet, load_suppression
+from batchsms import Options, check_sheet
 from batchsms.errors import SheetError
-from batchsms.sheet import load
-from batchsms.template import MessageTemplate
+from batchsms.optouts import load_optouts
 
 from .helpers import write_csv, write_xlsx
 
@@ -15,10 +14,7 @@ NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc).timestamp()
 
 
 def run(tmp_path, rows, **options):
-    sheet = load(write_csv(tmp_path / "c.csv", rows))
-    text = options.pop("text", None)
-    template = MessageTemplate(text, sheet.header) if text else None
-    return check_sheet(sheet, CheckOptions(now=NOW, template=template, **options))
+    return check_sheet(write_csv(tmp_path / "c.csv", rows), Options(now=NOW, **options))
 
 
 def flat(report):
@@ -103,18 +99,17 @@ def test_dedupe_keeps_the_first_valid_row(tmp_path):
 
 def test_suppressed_rows_are_skipped(tmp_path):
     supp = write_csv(tmp_path / "optout.csv", [["Number", "Name"], ["+61 412 345 678", "Ann"], ["garbage", "x"]])
-    suppress = load_suppression(supp, "AU")
-    assert suppress == {"+61412345678"}
-    report = run(tmp_path, [["To", "Text"], ["0412345678", "a"], ["0413000111", "b"]], suppress=suppress)
+    assert load_optouts(supp, "AU") == {"+61412345678"}
+    report = run(tmp_path, [["To", "Text"], ["0412345678", "a"], ["0413000111", "b"]], suppress=supp)
     assert [r.status for r in report.results] == ["skipped", "valid"]
     assert flat(report) == [(2, "To", "warning", "suppressed")]
 
 
 def test_suppression_from_xlsx_and_txt(tmp_path):
-    assert load_suppression(write_xlsx(tmp_path / "s.xlsx", [["Phone"], [61412345678]]), "AU") == {"+61412345678"}
+    assert load_optouts(write_xlsx(tmp_path / "s.xlsx", [["Phone"], [61412345678]]), "AU") == {"+61412345678"}
     txt = tmp_path / "s.txt"
     txt.write_text("0412345678\n0413 000 111\n", encoding="utf-8")
-    assert load_suppression(txt, "AU") == {"+61412345678", "+61413000111"}
+    assert load_optouts(txt, "AU") == {"+61412345678", "+61413000111"}
 
 
 def test_missing_template_variable_is_a_row_error(tmp_path):
@@ -149,17 +144,17 @@ def test_parallel_check_gives_the_same_report(tmp_path):
     """Helper processes check the tail of a large sheet; the report must not change by a byte."""
     import random
 
-    from batchsms.check import PARALLEL_MIN_ROWS
+    from batchsms.parallel import PARALLEL_MIN_ROWS
 
     rng = random.Random(5)
     rows = [["Mobile", "Name"]]
     for i in range(PARALLEL_MIN_ROWS + 5000):
         mobile = rng.choice([f"04{rng.randint(0, 99999999):08d}", "12345", "", f"+61 4{i % 10}0 000 00{i % 7}"])
         rows.append([mobile, rng.choice(["Ann", "Zoë 🌸", "{{ 7*7 }}"])])
-    sheet = load(write_csv(tmp_path / "big.csv", rows))
-    options = CheckOptions(now=NOW, template=MessageTemplate("Hi {{ Name }}", sheet.header))
-    one = check_sheet(sheet, options, workers=1)
-    two = check_sheet(sheet, options, workers=2)
+    path = write_csv(tmp_path / "big.csv", rows)
+    options = Options(now=NOW, text="Hi {{ Name }}")
+    one = check_sheet(path, options, workers=1)
+    two = check_sheet(path, options, workers=2)
     assert [(r.index, r.row, r.status, r.body, r.segments, r.to) for r in one.results] == \
         [(r.index, r.row, r.status, r.body, r.segments, r.to) for r in two.results]
     assert list(one.issues()) == list(two.issues())
@@ -171,7 +166,6 @@ def test_excel_date_cells_feed_the_schedule(tmp_path):
 
     path = write_xlsx(tmp_path / "c.xlsx", [["To", "Text", "Schedule"],
                                             ["0412345678", "hi", dt_.datetime(2026, 11, 27, 9, 30)]])
-    sheet = load(path)
-    report = check_sheet(sheet, CheckOptions(now=NOW, timezone="Australia/Sydney"))
+    report = check_sheet(path, Options(now=NOW, timezone="Australia/Sydney"))
     expected = int(dt_.datetime(2026, 11, 26, 22, 30, tzinfo=dt_.timezone.utc).timestamp())
     assert report.results[0].body["Schedule"] == expected

@@ -169,7 +169,7 @@ def test_confirmation_names_messages_and_segments(sandbox, tmp_path, monkeypatch
     sheet = write_csv(tmp_path / "c.csv", contacts(3))
     result = CliRunner().invoke(main, ["send", str(sheet), "--text", "x" * 200], input="n\n",
                                 env=env_for(sandbox, tmp_path))
-    assert "Send 3 messages (6 segments) to" in result.output
+    assert "Send 3 messages (6 segments) from property PS1 via 127.0.0.1:" in result.output
     assert result.exit_code == 1 and sandbox.state.taken == []
 
 

@@ -3,7 +3,8 @@
 import time
 
 from batchsms.client import Client
-from batchsms.journal import FAILED, SENT, UNKNOWN, Finish, Journal, request_hash
+from batchsms.codes import Status
+from batchsms.journal import Finish, Journal, request_hash
 from batchsms.report import Report, RowResult
 from batchsms.segments import Segments
 from batchsms.sender import Job, RateLimiter, Sender, plan
@@ -18,7 +19,8 @@ def test_plan_against_the_journal(tmp_path):
     report = Report([result(r, b) for r, b in bodies.items()] + [result(8, None, "invalid")])
     with Journal(tmp_path / "j") as journal:
         journal.commit(starts=[(r, request_hash(bodies[r])) for r in (2, 3, 4, 5)])
-        journal.commit(finishes=[Finish(2, SENT, 1), Finish(3, FAILED, 1, error="x"), Finish(4, UNKNOWN, 1)])
+        journal.commit(finishes=[Finish(2, Status.SENT, 1), Finish(3, Status.FAILED, 1, error="x"),
+                                 Finish(4, Status.UNKNOWN, 1)])
         entries = journal.entries()
         assert entries[5].state == "started"
         p = plan(report, entries)
@@ -34,22 +36,22 @@ def test_plan_against_the_journal(tmp_path):
 def test_recover_turns_in_flight_rows_unknown(tmp_path):
     with Journal(tmp_path / "j") as journal:
         journal.commit(starts=[(2, "h"), (3, "h")])
-        journal.commit(finishes=[Finish(2, SENT, 1)])
+        journal.commit(finishes=[Finish(2, Status.SENT, 1)])
     with Journal(tmp_path / "j") as journal:
         assert journal.recover() == 1
         entry = journal.entries()[3]
-        assert entry.state == UNKNOWN and "in flight" in entry.error
+        assert entry.state == Status.UNKNOWN and "in flight" in entry.error
 
 
 def test_release_restores_a_resent_row_to_its_earlier_state(tmp_path):
     with Journal(tmp_path / "j") as journal:
         journal.commit(starts=[(2, "h"), (3, "h")])
-        journal.commit(finishes=[Finish(2, UNKNOWN, 1, error="timeout")])
+        journal.commit(finishes=[Finish(2, Status.UNKNOWN, 1, error="timeout")])
         journal.commit(starts=[(2, "h")])  # --retry-unknown
         journal.commit(releases=[2, 3])  # the run stopped before either was taken
         entries = journal.entries()
         assert 3 not in entries
-        assert (entries[2].state, entries[2].error, entries[2].attempts) == (UNKNOWN, "timeout", 1)
+        assert (entries[2].state, entries[2].error, entries[2].attempts) == (Status.UNKNOWN, "timeout", 1)
 
 
 def test_journal_is_locked_to_one_process(tmp_path):
@@ -78,7 +80,7 @@ def test_schedule_that_passed_during_the_run_is_not_sent(sandbox, tmp_path):
     with Journal(tmp_path / "j") as journal:
         stats = Sender(client, journal, quiet=True, handle_signals=False).run([Job(2, body, "h", 1)])
         entry = journal.entries()[2]
-    assert stats.counts[FAILED] == 1 and "schedule-in-past" in entry.error
+    assert stats.counts[Status.FAILED] == 1 and "schedule-in-past" in entry.error
     assert sandbox.state.stats["requests"] == 0
 
 

@@ -1,0 +1,333 @@
+"""The public Python API: check a sheet (or a DataFrame), send it exactly once. The CLI calls only this.
+
+    import batchsms
+    options = batchsms.Options(template="templates/appointment_reminder.txt", timezone="Australia/Sydney")
+    report = batchsms.check_sheet("contacts.xlsx", options)
+    print(report.summary()["rows_valid"], "rows would be sent")
+    outcome = batchsms.send_sheet("contacts.xlsx", options, batchsms.target_from_config(),
+                                  batchsms.SendOptions(rate=20))
+
+Nothing here prints or exits: problems in rows are in the Report, what stops a run is
+a :class:`~batchsms.errors.BatchSmsError` whose message says where and what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from . import fields as F
+from .check import CheckOptions, check
+from .client import Client
+from .codes import MAYBE_SENT, Status
+from .config import Settings, load_settings
+from .errors import AuthError, BatchSmsError, ConfigError, JournalError
+from .journal import Journal, earlier_sends, journal_path, journals_near
+from .optouts import load_optouts
+from .paths import check_output
+from .report import Report
+from .results import default_results_path_for, write_results
+from .sender import Job, Plan, Sender, SendStats, plan
+from .sheet import Sheet, load
+from .template import MessageTemplate
+
+if TYPE_CHECKING:
+    import pandas
+
+    from .parallel import Helpers
+
+Target = Settings  # where messages go: base URL, account SID, token, property
+
+
+@dataclass
+class Options:
+    """How to read a sheet and build each row's message: everything ``check`` and ``send`` share.
+
+    ``template`` is a Jinja2 template file, ``text`` an inline template (not both);
+    with neither, the sheet's Text column is sent as it is. ``defaults`` gives an API
+    field to every row (a non-empty cell wins), e.g. ``{"From": "CityDental"}``.
+    """
+
+    template: str | Path | None = None
+    text: str | None = None
+    sheet: str | None = None  # workbook sheet name (default: the first visible one)
+    header_row: int = 1
+    encoding: str | None = None
+    delimiter: str | None = None
+    columns: Sequence[tuple[str, str]] = ()  # (API field, header) mappings that win over header names
+    include_hidden: bool = False  # send rows hidden in Excel too
+    country: str = "AU"
+    timezone: str = "UTC"
+    defaults: Mapping[str, str] = field(default_factory=dict)
+    max_segments: int = 10
+    dedupe: bool = False
+    suppress: str | Path | None = None  # opt-out list (CSV/XLSX/TXT)
+    now: float | None = None  # the clock schedules are judged against (tests and replays)
+
+    def inputs(self, sheet_path: Path) -> list[tuple[str, Path | None]]:
+        """The files this run reads, named as the user knows them: no output may be one of them."""
+        template = Path(self.template) if self.template is not None else None
+        suppress = Path(self.suppress) if self.suppress is not None else None
+        return [("the contact sheet", sheet_path), ("the --suppress file", suppress),
+                ("the --template file", template)]
+
+
+def _check_options(options: Options, header: Sequence[str]) -> CheckOptions:
+    if options.template is not None and options.text is not None:
+        raise ConfigError("give a template file or an inline text, not both (--template or --text)")
+    unknown = [name for name in options.defaults if name not in F.FIELDS]
+    if unknown:
+        raise ConfigError(f"defaults: {', '.join(unknown)} are not API fields; use {', '.join(F.FIELDS)}")
+    template = None
+    if options.template is not None:
+        template = MessageTemplate.from_file(options.template, header)
+    elif options.text is not None:
+        template = MessageTemplate(options.text, header)
+    suppress = load_optouts(options.suppress, options.country) if options.suppress is not None else frozenset()
+    return CheckOptions(
+        country=options.country, timezone=options.timezone, template=template,
+        defaults={k: v for k, v in options.defaults.items() if v}, max_segments=options.max_segments,
+        dedupe=options.dedupe, suppress=suppress, now=options.now,
+    )
+
+
+def load_sheet(path: str | Path, options: Options) -> Sheet:
+    """The sheet as text cells with Excel row numbers and its API-field mapping (see :mod:`batchsms.sheet`)."""
+    return load(path, sheet=options.sheet, header_row=options.header_row, encoding=options.encoding,
+                delimiter=options.delimiter, columns=options.columns, include_hidden=options.include_hidden)
+
+
+def check_sheet(path: str | Path, options: Options | None = None, *, workers: int = 1,
+                helpers: Helpers | None = None) -> Report:
+    """Load and validate every row of the sheet at ``path``; sends nothing.
+
+    ``report.ok`` is False when any row has an error; ``report.sheet`` is the sheet read.
+    ``workers > 1`` checks large sheets on several processes (only from a program whose
+    ``__main__`` is guarded, since the helpers import it).
+    """
+    options = options or Options()
+    sheet = load_sheet(path, options)
+    return check(sheet, _check_options(options, sheet.header), workers, helpers)
+
+
+def check_frame(frame: pandas.DataFrame, options: Options | None = None) -> FrameCheck:
+    """Validate a pandas DataFrame of contacts as if it were a sheet (header row 1, data from row 2).
+
+    Every cell is read as the text ``str()`` gives it (NaN and None as empty), so keep
+    phone numbers as text columns. Returns the rows with their verdicts and the problems,
+    both as DataFrames, and the Report itself.
+    """
+    import pandas as pd
+
+    options = options or Options()
+    header = [str(c) for c in frame.columns]
+    rows = [["" if _missing(v) else str(v) for v in record] for record in frame.itertuples(index=False, name=None)]
+    sheet = Sheet(Path("<DataFrame>"), header, rows, list(range(2, len(rows) + 2)), "frame", raw_header=header)
+    from .sheet import map_columns
+
+    sheet.columns = map_columns(sheet, options.columns)
+    report = check(sheet, _check_options(options, header))
+    verdicts = pd.DataFrame(
+        [{"Status": str(r.status), "To": r.to or "", "Text": (r.body or {}).get(F.TEXT, ""),
+          "Segments": r.segments.parts if r.segments else 0,
+          "Problems": "; ".join(f"{i.code}: {i.message}" for i in r.issues)} for r in report.results],
+        index=frame.index,
+    )
+    issues = pd.DataFrame([i.record() for i in report.issues()],
+                          columns=["row", "column", "value", "severity", "code", "message"])
+    issues.columns = ["Row", "Column", "Value", "Severity", "Code", "Message"]
+    return FrameCheck(frame.join(verdicts, rsuffix=" (batchsms)"), issues, report)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+@dataclass
+class FrameCheck:
+    """What :func:`check_frame` found: ``rows`` (the frame plus Status, To, Text, Segments, Problems),
+    ``issues`` (one row per problem) and the :class:`Report`."""
+
+    rows: pandas.DataFrame
+    issues: pandas.DataFrame
+    report: Report
+
+
+# --------------------------------------------------------------------------- sending
+
+
+@dataclass
+class SendOptions:
+    """How to send: pace, retries, where the results go, and what a re-run may do."""
+
+    concurrency: int = 8
+    rate: float | None = None  # messages a second at most
+    limit: int | None = None  # send at most this many this run
+    results: str | Path | None = None  # default <sheet>.results.csv/.xlsx; the journal sits beside it
+    report: str | Path | None = None  # also write the check report here
+    retry_unknown: bool = False
+    retry_failed: bool = False
+    restart: bool = False
+    yes_resend: bool = False  # allow sending what another journal records as sent
+    allow_insecure: bool = False
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    max_attempts: int = 5
+    progress: bool = True  # a progress bar on stderr
+    handle_signals: bool = True  # Ctrl-C drains (main thread only)
+
+
+@dataclass
+class SendPlan:
+    """What a send is about to do, for the person (or script) that approves it."""
+
+    report: Report
+    plan: Plan
+    target: str  # what the journal is tied to: API and property
+    host: str
+    property_sid: str
+    results: Path
+    recovered: int  # rows in flight when the last run died, now unknown
+    backup: Path | None  # the old journal, set aside by restart
+    resent: list[Job]  # messages another journal already sent, sent again with yes_resend
+
+    @property
+    def segments(self) -> int:
+        return sum(job.segments for job in self.plan.jobs)
+
+
+@dataclass
+class SendOutcome:
+    """What a send did; ``ok`` is True when every valid row is sent or scheduled and no row is invalid."""
+
+    sendplan: SendPlan
+    stats: SendStats
+    results: Path
+    approved: bool
+    ok: bool
+
+    @property
+    def report(self) -> Report:
+        return self.sendplan.report
+
+
+def send_sheet(path: str | Path, options: Options, target: Target, send: SendOptions | None = None, *,
+               approve: Callable[[SendPlan], bool] | None = None, on_interrupt: Callable[[], None] | None = None,
+               on_second_interrupt: Callable[[], None] | None = None,
+               helpers: Helpers | None = None) -> SendOutcome:
+    """Check the sheet, then send its valid rows exactly once and write the results file.
+
+    ``approve`` sees the plan (even one with nothing to send) before any request goes
+    out and returns False to send nothing (the CLI prints the plan and asks); without
+    it the plan is sent. Raises
+    :class:`~batchsms.errors.AuthError` after writing the results when the API refuses the
+    credentials, and :class:`~batchsms.errors.JournalError` when the journal disagrees.
+    """
+    send = send or SendOptions()
+    sheet_path = Path(path)
+    inputs = options.inputs(sheet_path)
+    report_path = check_output(Path(send.report), "--report", inputs) if send.report is not None else None
+    results = check_output(Path(send.results) if send.results is not None else default_results_path_for(sheet_path),
+                           "--results", inputs)
+    journal_file = check_output(journal_path(results), "the journal", inputs)
+    client = Client(target.base_url, target.account_sid, target.auth_token, target.property_sid,
+                    connect_timeout=send.connect_timeout, read_timeout=send.read_timeout,
+                    max_attempts=send.max_attempts, allow_insecure=send.allow_insecure)
+    try:
+        report = check_sheet(sheet_path, options, helpers=helpers)
+        if report_path is not None:
+            report.write(report_path)
+        earlier = earlier_sends([p for p in journals_near(sheet_path.parent, results.parent)
+                                 if send.restart or p != journal_file.resolve()], target.target)
+        if send.restart:  # refuse before the old journal is set aside
+            refuse_resend(plan(report, {}).jobs, earlier, send.yes_resend, "--restart")
+        with Journal(journal_file, restart=send.restart) as journal:
+            return _send_with_journal(report, journal, client, target, results, send, earlier, approve,
+                                      on_interrupt, on_second_interrupt)
+    finally:
+        client.close()
+
+
+def describe_rows(rows: Sequence[int], limit: int = 10) -> str:
+    """``2, 3, 4 and 7 more``: a row list a person can read."""
+    shown = ", ".join(str(r) for r in rows[:limit])
+    return shown + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
+
+
+def refuse_resend(jobs: list[Job], earlier: dict, yes_resend: bool, how: str) -> list[Job]:
+    """The jobs an earlier run (another journal) already sent; refuses them without ``yes_resend``."""
+    again = [job for job in jobs if job.digest in earlier]
+    if again and not yes_resend:
+        names = sorted({earlier[job.digest][0].name for job in again})
+        raise JournalError(
+            f"{how} would send {len(again):,} message{'s' if len(again) != 1 else ''} again that an earlier "
+            f"run already sent or may have sent (rows {describe_rows([j.row for j in again])}; recorded in "
+            f"{', '.join(names)}): those people would get them twice. Nothing was sent. To carry on where "
+            "that run stopped, run it with its own --results path; to send them again anyway, add --yes-resend"
+        )
+    return again
+
+
+def _send_with_journal(report: Report, journal: Journal, client: Client, target: Target, results: Path,
+                       send: SendOptions, earlier: dict, approve, on_interrupt, on_second_interrupt) -> SendOutcome:
+    sheet = report.sheet
+    recorded = journal.get_meta("target")
+    if recorded is None:
+        journal.set_meta(target=target.target, sheet=str(sheet.path))
+    elif recorded != target.target:
+        raise JournalError(
+            f"{journal.path}: this journal records a send to {recorded}, and this run targets {target.target}; "
+            "use --restart to start over or --results NEW.csv for a separate run"
+        )
+    recovered = journal.recover()
+    the_plan = plan(report, journal.entries(), retry_unknown=send.retry_unknown, retry_failed=send.retry_failed,
+                    limit=send.limit)
+    if the_plan.mismatched:
+        raise JournalError(
+            f"{journal.path}: rows {describe_rows(the_plan.mismatched)} now hold other messages than the ones "
+            "this journal sent or may have sent under those row numbers (the sheet or template changed "
+            "since); put the sheet back, or start a new campaign with --restart (rows already sent are "
+            "not sent again without --yes-resend)"
+        )
+    resent = refuse_resend(the_plan.jobs, earlier, send.yes_resend, "this run")
+    host = urlsplit(client.base_url).netloc
+    sendplan = SendPlan(report, the_plan, target.target, host, target.property_sid, results, recovered,
+                        journal.backup, resent)
+    if approve is not None and not approve(sendplan):
+        write_results(results, sheet, report, journal.entries())
+        return SendOutcome(sendplan, SendStats(), results, approved=False, ok=False)
+    sender = Sender(client, journal, concurrency=send.concurrency, rate=send.rate, quiet=not send.progress,
+                    drain_timeout=send.read_timeout + send.connect_timeout + 1,
+                    handle_signals=send.handle_signals)
+    sender.on_interrupt = on_interrupt
+    sender.on_second_interrupt = on_second_interrupt
+    try:
+        stats = sender.run(the_plan.jobs)
+    finally:
+        write_results(results, sheet, report, journal.entries())
+    if stats.auth_error:
+        raise AuthError(stats.auth_error + f"; nothing more was sent (results: {results})")
+    return SendOutcome(sendplan, stats, results, approved=True, ok=_all_done(report, journal))
+
+
+def _all_done(report: Report, journal: Journal) -> bool:
+    """True when no row is invalid (and unsent), failed or maybe sent."""
+    entries = journal.entries()
+    if any(e.state == Status.FAILED or e.state in MAYBE_SENT for e in entries.values()):
+        return False
+    return not any(r.status == Status.INVALID and (r.row not in entries or entries[r.row].state == Status.FAILED)
+                   for r in report.results)
+
+
+def target_from_config(*, base_url: str | None = None, property_sid: str | None = None) -> Target:
+    """Credentials and target from the environment and the config file (see :mod:`batchsms.config`)."""
+    return load_settings(base_url=base_url, property_sid=property_sid)
+
+
+__all__ = [
+    "BatchSmsError", "FrameCheck", "Options", "Report", "SendOptions", "SendOutcome", "SendPlan", "Target",
+    "check_frame", "check_sheet", "send_sheet", "target_from_config",
+]
