@@ -1,34 +1,37 @@
-"""The retry decision over every status and failure, and the client against a real sandbox."""
+"""The fate of every status and failure (``decide``), and the client against a real sandbox.
 
-import socket
+The retry loop itself is tested in test_client_retry.py, hostile servers in test_client_hostile.py.
+"""
+
 import ssl
 
 import pytest
 import requests
 import urllib3
 
-from batchsms.client import STOP_DECISIONS, Client, Decision, backoff_seconds, decide, parse_retry_after
+from batchsms.client import Client, Decision, Outcome, decide
 
-STATUS_TABLE = [
-    (200, Decision.ACCEPTED), (201, Decision.ACCEPTED), (202, Decision.ACCEPTED), (204, Decision.ACCEPTED),
-    (301, Decision.UNKNOWN), (302, Decision.UNKNOWN),
-    (400, Decision.FAILED), (404, Decision.FAILED), (405, Decision.FAILED), (408, Decision.FAILED),
-    (409, Decision.FAILED), (413, Decision.FAILED), (422, Decision.FAILED),
-    (401, Decision.AUTH), (403, Decision.AUTH),
-    (429, Decision.RETRY), (503, Decision.RETRY),
-    (500, Decision.UNKNOWN), (502, Decision.UNKNOWN), (504, Decision.UNKNOWN), (501, Decision.UNKNOWN),
-    (None, Decision.UNKNOWN),
-]
+UNKNOWN, ACCEPTED, RETRY, FAILED, AUTH = (Decision.UNKNOWN, Decision.ACCEPTED, Decision.RETRY, Decision.FAILED,
+                                          Decision.AUTH)
 
-
-@pytest.mark.parametrize(("status", "decision"), STATUS_TABLE)
-def test_decide_status(status, decision):
-    assert decide(status) is decision
+# Every status from 100 to 599, by class, with its exact fate.
+DECISIONS_BY_CLASS = {
+    "1xx": {status: UNKNOWN for status in range(100, 200)},  # never a final answer: cannot say "not taken"
+    "2xx": {status: ACCEPTED for status in range(200, 300)},  # (and only with a MessageSid: test_client_hostile)
+    "3xx": {status: UNKNOWN for status in range(300, 400)},  # a redirect may have followed a taken POST
+    "4xx": {**{status: FAILED for status in range(400, 500)}, 401: AUTH, 403: AUTH, 429: RETRY},
+    "5xx": {**{status: UNKNOWN for status in range(500, 600)}, 503: RETRY},  # 500, 502, 504: maybe taken
+}
 
 
-def test_every_status_has_a_decision():
-    for status in range(100, 600):
-        assert decide(status) in Decision
+@pytest.mark.parametrize("status_class", DECISIONS_BY_CLASS)
+def test_decide_every_status(status_class):
+    expected = DECISIONS_BY_CLASS[status_class]
+    assert {status: decide(status) for status in expected} == expected
+
+
+def test_no_status_and_no_exception_is_unknown():
+    assert decide(None) is UNKNOWN
 
 
 def _new_connection_error():
@@ -36,17 +39,19 @@ def _new_connection_error():
     return requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/", inner))
 
 
+# (what ended the request before a status line came, its fate): named by what it proves.
 EXCEPTION_TABLE = [
-    (requests.exceptions.ConnectTimeout("connect timed out"), Decision.RETRY),
-    (_new_connection_error(), Decision.RETRY),
-    (requests.exceptions.ConnectionError(ConnectionRefusedError(111, "refused")), Decision.RETRY),
-    (requests.exceptions.ReadTimeout("read timed out"), Decision.UNKNOWN),
-    (requests.exceptions.ConnectionError(urllib3.exceptions.ProtocolError(
-        "Connection aborted.", ConnectionResetError(104, "reset"))), Decision.UNKNOWN),
-    (requests.exceptions.ConnectionError(urllib3.exceptions.ProtocolError(
-        "Connection aborted.", Exception("RemoteDisconnected"))), Decision.UNKNOWN),
-    (requests.exceptions.ChunkedEncodingError("broken"), Decision.UNKNOWN),
-    (requests.exceptions.SSLError("bad handshake"), Decision.UNKNOWN),
+    pytest.param(requests.exceptions.ConnectTimeout("connect timed out"), RETRY, id="connect-timeout"),
+    pytest.param(_new_connection_error(), RETRY, id="new-connection-error"),
+    pytest.param(requests.exceptions.ConnectionError(ConnectionRefusedError(111, "refused")), RETRY,
+                 id="connection-refused"),
+    pytest.param(requests.exceptions.ReadTimeout("read timed out"), UNKNOWN, id="read-timeout"),
+    pytest.param(requests.exceptions.ConnectionError(urllib3.exceptions.ProtocolError(
+        "Connection aborted.", ConnectionResetError(104, "reset"))), UNKNOWN, id="reset-after-sending"),
+    pytest.param(requests.exceptions.ConnectionError(urllib3.exceptions.ProtocolError(
+        "Connection aborted.", Exception("RemoteDisconnected"))), UNKNOWN, id="remote-disconnected"),
+    pytest.param(requests.exceptions.ChunkedEncodingError("broken"), UNKNOWN, id="broken-chunked-body"),
+    pytest.param(requests.exceptions.SSLError("bad handshake"), UNKNOWN, id="tls-error-of-unknown-cause"),
 ]
 
 
@@ -67,33 +72,28 @@ def _verify_failed():
 
 # (exception, raised while connecting: before any byte of the request went out, decision)
 CONNECTING_TABLE = [
-    (_verify_failed(), True, Decision.FATAL),
-    (_verify_failed(), False, Decision.FATAL),  # only a handshake can fail verification
-    (_tls_error(ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")), True, Decision.FATAL),
-    (_tls_error(ssl.SSLError(1, "[SSL: DECRYPTION_FAILED] decryption failed")), False, Decision.UNKNOWN),
-    (_tls_error(ssl.SSLEOFError(8, "EOF occurred in violation of protocol")), True, Decision.RETRY),
-    (requests.exceptions.ConnectionError(urllib3.exceptions.ProtocolError(
-        "Connection aborted.", ConnectionResetError(104, "reset"))), True, Decision.RETRY),
-    (requests.exceptions.ReadTimeout("handshake timed out"), True, Decision.RETRY),
-    (requests.exceptions.ReadTimeout("read timed out"), False, Decision.UNKNOWN),
+    pytest.param(_verify_failed(), True, Decision.FATAL, id="verify-failed-connecting"),
+    pytest.param(_verify_failed(), False, Decision.FATAL, id="verify-failed-later"),  # only a handshake can fail it
+    pytest.param(_tls_error(ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")), True,
+                 Decision.FATAL, id="wrong-tls-version-connecting"),
+    pytest.param(_tls_error(ssl.SSLError(1, "[SSL: DECRYPTION_FAILED] decryption failed")), False, UNKNOWN,
+                 id="tls-error-after-sending"),
+    pytest.param(_tls_error(ssl.SSLEOFError(8, "EOF occurred in violation of protocol")), True, RETRY,
+                 id="tls-eof-connecting"),
+    pytest.param(requests.exceptions.ConnectionError(urllib3.exceptions.ProtocolError(
+        "Connection aborted.", ConnectionResetError(104, "reset"))), True, RETRY, id="reset-connecting"),
+    pytest.param(requests.exceptions.ReadTimeout("handshake timed out"), True, RETRY, id="handshake-timeout"),
+    pytest.param(requests.exceptions.ReadTimeout("read timed out"), False, UNKNOWN, id="read-timeout"),
 ]
 
 
 @pytest.mark.parametrize(("exc", "connecting", "decision"), CONNECTING_TABLE)
 def test_decide_while_connecting(exc, connecting, decision):
     assert decide(None, exc, connecting=connecting) is decision
-    assert (decision in STOP_DECISIONS) is (decision is Decision.FATAL)
 
 
-def test_retry_after_and_backoff():
-    assert parse_retry_after("3") == 3.0
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None
-    assert parse_retry_after(None) is None
-    assert parse_retry_after("nan") is None
-    assert backoff_seconds(1, 2.0, jitter=lambda: 0) == 2.0
-    assert backoff_seconds(1, None, jitter=lambda: 0) == 0.25
-    assert backoff_seconds(3, None, jitter=lambda: 1) == 2.0
-    assert backoff_seconds(30, None, jitter=lambda: 1) == 30.0  # capped
+def test_only_refused_credentials_and_a_failed_tls_handshake_stop_the_run():
+    assert {decision for decision in Decision if Outcome(decision).stops_run} == {Decision.AUTH, Decision.FATAL}
 
 
 def client_for(server, **kwargs):
@@ -122,22 +122,12 @@ def test_wrong_token_is_auth(sandbox):
     assert outcome.decision is Decision.AUTH and outcome.status == 401
 
 
-def test_refused_connection_is_retried_then_failed_as_never_taken():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again before use: nothing listens there
-    sleeps = []
-    outcome = Client(f"http://127.0.0.1:{port}", "AC", "tok", "PS1", max_attempts=3, sleep=sleeps.append).send(BODY)
-    assert outcome.decision is Decision.FAILED and outcome.attempts == 3
-    assert "never taken" in outcome.error and len(sleeps) == 2
-
-
-def test_429_honours_retry_after(make_sandbox):
+def test_the_sandbox_429_fault_is_retried_after_its_retry_after(make_sandbox):
     server = make_sandbox(faults={"429": 1.0})
     sleeps = []
-    outcome = client_for(server, max_attempts=3, sleep=sleeps.append).send(BODY)
-    assert outcome.attempts == 3 and outcome.decision is Decision.FAILED
-    assert all(1.0 <= s <= 1.1 for s in sleeps)  # Retry-After: 1, plus at most 0.1 s jitter
+    outcome = client_for(server, max_attempts=3, sleep=sleeps.append, jitter=lambda: 0.0).send(BODY)
+    assert (outcome.decision, outcome.attempts, sleeps) == (Decision.FAILED, 3, [1.0, 1.0])
+    assert outcome.error.endswith("(gave up after 3 attempts; never taken)")
     assert server.state.taken == []
 
 
