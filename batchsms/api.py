@@ -139,7 +139,9 @@ def check_frame(frame: pandas.DataFrame, options: Options | None = None) -> Fram
     issues = pd.DataFrame([i.record() for i in report.issues()],
                           columns=["row", "column", "value", "severity", "code", "message"])
     issues.columns = ["Row", "Column", "Value", "Severity", "Code", "Message"]
-    return FrameCheck(frame.join(verdicts, rsuffix=" (batchsms)"), issues, report)
+    taken = {str(c) for c in frame.columns}  # a sheet's own Status or Text column stays as it is
+    verdicts.columns = [c if c not in taken else f"batchsms {c}" for c in verdicts.columns]
+    return FrameCheck(pd.concat([frame, verdicts], axis=1), issues, report)
 
 
 def _missing(value: Any) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import codes as C
@@ -54,6 +54,17 @@ class CheckOptions:
             ) from None
 
 
+class Source(NamedTuple):
+    """Where one API field of a row comes from: a column, an option's default for every row, or both."""
+
+    field: str
+    column: int | None  # the column that feeds it, if any (a non-empty cell wins over the default)
+    default: str  # the option's value for every row, or ""
+    label: str | None  # the column's header, named in problems about a cell
+    option: str  # the option, named in problems about the default
+    rule: Callable[[str], tuple[object, tuple[Problem, ...] | list[Problem]]] | None  # None: passed through
+
+
 class RowChecker:
     """Checks single rows of one sheet; holds what is worked out once per run."""
 
@@ -77,8 +88,7 @@ class RowChecker:
             self.text_label = f"Text ({Path(self.template.name).name})"
         else:
             self.text_label = sheet.header[self.text_column]
-        # (field, column index or None, default value, label for the cell, label for the default)
-        self.sources = []
+        self.sources: list[Source] = []
         for api_field in F.FIELDS:
             if api_field == F.TEXT:
                 continue
@@ -88,10 +98,10 @@ class RowChecker:
                 continue
             label = sheet.header[index] if index is not None else None
             option = F.OPTION_FOR_FIELD.get(api_field, api_field)
-            self.sources.append((api_field, index, default, label, option, self._rule(api_field)))
+            self.sources.append(Source(api_field, index, default, label, option, self._rule(api_field)))
         self.max_segments = options.max_segments
         # A plain-substitution template renders with one call and cannot fail: skip the wrappers.
-        self.plain_render = self.template.render_plain if self.template is not None else None
+        self.render_plain = self.template.render_plain if self.template is not None else None
         self.needs_cross_check = any(f in (F.FROM, F.DELIVERY_RECEIPT) for f, *_ in self.sources)
 
     def _rule(self, api_field: str) -> Callable[[str], tuple[object, tuple[Problem, ...] | list[Problem]]] | None:
@@ -147,7 +157,7 @@ class RowChecker:
         if not has_to:  # defensive: load() guarantees a recipient column
             issues.append(Issue.of(row, "To", "", C.MISSING_RECIPIENT, "no recipient column"))
 
-        plain = self.plain_render
+        plain = self.render_plain
         text = plain(cells) if plain is not None else self._text(cells, row, issues)
         counted = None
         if text is not None:

@@ -677,7 +677,7 @@ class MessageTemplate:
         self._env = BoundedEnvironment()
         try:
             tree = self._env.parse(source)
-            self._fast = self._plain_substitution(tree)
+            self._plain_parts = self._plain_substitution(tree)
             tree = _Guard(self._self_alias).visit(tree)
             tree.set_environment(self._env)
             code = self._env.compile(tree, filename=name)
@@ -689,7 +689,7 @@ class MessageTemplate:
                 f"{name}: the template is nested too deeply to compile ({type(exc).__name__}); simplify it"
             ) from None
         #: ``cells -> text`` when the template only puts columns into text (it cannot fail), else None.
-        self.render_plain = _plain_renderer(*self._fast) if self._fast else None
+        self.render_plain = _plain_renderer(*self._plain_parts) if self._plain_parts else None
         if self.render_plain is None:
             self._trial()
 
