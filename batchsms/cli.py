@@ -1,4 +1,7 @@
-"""The ``batchsms`` command line: the only module that knows about click, prints, or exits.
+"""The ``batchsms`` command line: parses options, calls :mod:`batchsms.api`, prints, and picks exit codes.
+
+It is the only module that knows about click or exits; the library prints nothing but
+the sender's progress bar (on stderr, off with ``--quiet`` or ``SendOptions(progress=False)``).
 
 Exit codes: 0 all rows fine, 1 some row has an error (or failed to send), 2 the run
 could not start (a missing file, a bad option, refused credentials).

@@ -178,7 +178,7 @@ class SandboxState:
 
 
 class Sandbox:
-    """The emulated API. ``start()`` runs it on a background thread; ``serve()`` in the foreground."""
+    """The emulated API. ``start()`` runs it on a daemon thread (also as a context manager); ``stop()`` ends it."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, account_sid: str = "ACSANDBOX",
                  auth_token: str | None = None, faults: dict[str, float] | None = None,
