@@ -226,7 +226,7 @@ def check(report_path: Path | None, as_json: bool, **params) -> None:
         report = check_sheet(sheet_path, options, helpers=helpers)
     path = report.write(report_path)
     if not as_json:
-        click.echo(f"Checked {report.sheet.path} ({len(report.sheet.rows):,} rows); report: {path}")
+        click.echo(f"Checked {report.sheet.path} ({count(len(report.sheet.rows), 'row')}); report: {path}")
     print_summary(report, as_json, {"report": str(path)} if as_json else None)
     sys.exit(0 if report.ok else 1)
 
@@ -320,38 +320,51 @@ def send(property_sid, base_url, use_sandbox, concurrency, rate, limit, results_
     sys.exit(report_outcome(outcome, as_json))
 
 
+def count(n: int, noun: str) -> str:
+    """``1 message``, ``2 messages``, ``1,024 rows``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def rows_named(rows: list[int]) -> str:
+    """``row 4`` or ``rows 2, 3 and 9 more``."""
+    return f"row{'' if len(rows) == 1 else 's'} {describe_rows(rows)}"
+
+
 def approve_plan(the_plan: SendPlan, *, yes: bool, as_json: bool, where: str | None) -> bool:
     """Print what the send will do and, unless --yes, ask; without a terminal, refuse (exit 2)."""
     p, report = the_plan.plan, the_plan.report
     where = where or f"property {the_plan.property_sid} via {the_plan.host}"
     if not as_json:
-        click.echo(f"Checked {report.sheet.path} ({len(report.sheet.rows):,} rows)")
+        click.echo(f"Checked {report.sheet.path} ({count(len(report.sheet.rows), 'row')})")
         print_summary(report, False)
         if the_plan.backup:
             click.echo(f"  restarting: the old journal is kept as {the_plan.backup}")
         if the_plan.recovered:
-            click.echo(f"  {the_plan.recovered:,} rows were in flight when the last run stopped: now unknown")
-        click.echo(f"  to send now: {len(p.jobs):,} messages ({the_plan.segments:,} segments) from {where}")
+            click.echo(f"  {count(the_plan.recovered, 'row')} in flight when the last run stopped: now unknown")
+        click.echo(f"  to send now: {count(len(p.jobs), 'message')} ({count(the_plan.segments, 'segment')}) "
+                   f"from {where}")
         if p.done:
             click.echo(f"  already sent by an earlier run: {p.done:,}")
         if p.done_changed:
-            click.echo(f"  sent earlier, now invalid, skipped or removed (not sent again): rows "
-                       f"{describe_rows(p.done_changed)}")
+            click.echo(f"  sent earlier, now invalid, skipped or removed (not sent again): "
+                       f"{rows_named(p.done_changed)}")
         if the_plan.resent:
-            click.echo(f"  sending again (--yes-resend): {len(the_plan.resent):,} messages an earlier run already sent")
+            click.echo(f"  sending again (--yes-resend): {count(len(the_plan.resent), 'message')} an earlier run "
+                       "already sent")
         if p.held_unknown:
-            click.echo(f"  unknown, not resent: rows {describe_rows(p.held_unknown)} (--retry-unknown)")
+            click.echo(f"  unknown, not resent: {rows_named(p.held_unknown)} (--retry-unknown)")
         if p.held_failed:
-            click.echo(f"  failed earlier, not resent: rows {describe_rows(p.held_failed)} (--retry-failed)")
+            click.echo(f"  failed earlier, not resent: {rows_named(p.held_failed)} (--retry-failed)")
         if p.limited:
             click.echo(f"  left for a later run by --limit: {p.limited:,}")
     if yes or not p.jobs:
         return True
     if not interactive():
         raise BatchSmsError("refusing to send without a terminal to confirm on; add --yes (e.g. for cron)")
-    if click.confirm(f"Send {len(p.jobs):,} messages ({the_plan.segments:,} segments) from {where}?"):
+    question = f"Send {count(len(p.jobs), 'message')} ({count(the_plan.segments, 'segment')}) from {where}?"
+    if click.confirm(question, err=as_json):
         return True
-    click.echo("Nothing sent.")
+    click.echo("Nothing sent.", err=as_json)  # with --json, stdout holds only JSON
     return False
 
 

@@ -1,15 +1,23 @@
-"""Make real contact sheets for the tests: CSV in any encoding and delimiter, .xlsx via openpyxl."""
+"""Make real contact sheets for the tests (CSV in any encoding and delimiter, .xlsx via openpyxl), run
+``batchsms send`` against a sandbox, read what came back, and normalise output for golden comparisons."""
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import shutil
+import subprocess
+import sys
+import time
 import zipfile
 from pathlib import Path
 
 import openpyxl
+from click.testing import CliRunner
+
+from batchsms.cli import main
 
 
 def write_csv(path: Path, rows: list[list[str]], *, encoding: str = "utf-8", delimiter: str = ",") -> Path:
@@ -50,3 +58,81 @@ def add_cached_formula_values(path: Path, values: dict[str, str]) -> None:
                 data = text.encode()
             dst.writestr(item, data)
     shutil.move(tmp, path)
+
+
+# --------------------------------------------------------------------------- sending through the CLI
+
+
+def contacts(n, start=0):
+    """n valid, distinct recipients with an ExternalId to find each row in what the sandbox took."""
+    return [["Mobile", "Name", "ExternalId"]] + [
+        [f"04{12000000 + i:08d}", f"Name{i}", f"id{i}"] for i in range(start, start + n)
+    ]
+
+
+def env_for(server, tmp_path, token=None):
+    """The environment that points ``batchsms send`` at ``server``, with no config file of the user's."""
+    return {
+        "BATCHSMS_BASE_URL": server.url, "BATCHSMS_ACCOUNT_SID": server.account_sid,
+        "BATCHSMS_AUTH_TOKEN": token or server.auth_token, "BATCHSMS_PROPERTY_SID": "PS1",
+        "XDG_CONFIG_HOME": str(tmp_path / "config"), "BATCHSMS_CONFIG": "",
+    }
+
+
+def send(server, tmp_path, *args, token=None, **kwargs):
+    """``batchsms send ARGS --yes`` in this process (CliRunner)."""
+    argv = ["send", *[str(a) for a in args]]
+    if "--yes" not in argv:
+        argv.append("--yes")
+    return CliRunner().invoke(main, argv, env=env_for(server, tmp_path, token), catch_exceptions=False, **kwargs)
+
+
+def start_send(server, tmp_path, sheet, *extra):
+    """``batchsms send`` in a child process (for signals), 4 requests in flight at most."""
+    env = {**os.environ, **env_for(server, tmp_path)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "batchsms", "send", str(sheet), "--text", "Hi {{ Name }}", "--yes", "--quiet",
+         "--concurrency", "4", *extra],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def wait_until(condition, what, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.01)
+
+
+def read_results(path):
+    """The results file as one dict per row, keyed by its header (CSV or .xlsx)."""
+    if str(path).endswith(".xlsx"):
+        ws = openpyxl.load_workbook(path).active
+        rows = [["" if c.value is None else str(c.value) for c in row] for row in ws.iter_rows()]
+    else:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.reader(fh))
+    header = rows[0]
+    return [dict(zip(header, r, strict=True)) for r in rows[1:]]
+
+
+def taken_ids(server):
+    """The ExternalId of every message the sandbox took, in the order it took them."""
+    with server.state.lock:
+        return [b.get("ExternalId") for b in server.state.taken]
+
+
+def requests_seen(server):
+    """How many requests the sandbox has read (counted as each arrives, before any --latency)."""
+    with server.state.lock:
+        return server.state.stats["requests"]
+
+
+# --------------------------------------------------------------------------- golden output
+
+
+def normalise(text, tmp_path):
+    """Output with what changes from run to run replaced: the test's folder, loopback ports, speeds."""
+    text = text.replace(str(tmp_path), "<tmp>")
+    text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:<port>", text)
+    return re.sub(r"\(\d[\d,.]* msg/s\)", "(<speed> msg/s)", text)

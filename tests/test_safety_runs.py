@@ -34,7 +34,7 @@ def test_a_row_sent_then_suppressed_is_neither_resent_nor_blocking(sandbox, tmp_
     optout = write_csv(tmp_path / "optout.csv", [["Number"], ["0412000001"], ["0412000004"]])
     result = run(sandbox, tmp_path, sheet, "--text", "x", "--suppress", optout)
     assert result.exit_code == 0, result.output
-    assert "sent earlier, now invalid, skipped or removed (not sent again): rows 3" in result.output
+    assert "sent earlier, now invalid, skipped or removed (not sent again): row 3" in result.output
     # row 3 (sent) stays sent; row 6 (0412000004, never sent) is skipped; rows 5 and 7 go out now
     assert sorted(taken_ids(sandbox)) == ["id0", "id1", "id2", "id3", "id5"]
     rows = read_results(tmp_path / "c.results.csv")

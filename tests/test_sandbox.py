@@ -1,5 +1,6 @@
 """The sandbox behaves like the API: rules, error shape, leases, batches, lifecycle, webhooks, rate limit."""
 
+import contextlib
 import json
 import threading
 import time
@@ -146,3 +147,22 @@ def test_sandbox_command_serves_and_reports_on_exit(tmp_path):
             proc.kill()
     assert proc.returncode == 0
     assert "sandbox: requests 1, taken 1" in out
+
+
+def test_stopping_with_a_request_held_logs_no_traceback(make_sandbox, caplog):
+    """``batchsms sandbox --latency`` or a 'timeout' fault holds requests; stopping then is no error."""
+    server = make_sandbox(latency_ms=30_000)
+
+    def held_request():
+        with contextlib.suppress(requests.RequestException):  # the stop drops the connection
+            post(server, {"To": "+61412345678", "Text": "x"})
+
+    client = threading.Thread(target=held_request, daemon=True)
+    client.start()
+    deadline = time.time() + 5
+    while server.state.stats["requests"] == 0 and time.time() < deadline:
+        time.sleep(0.01)
+    assert server.state.stats["requests"] == 1
+    server.stop()
+    client.join(10)
+    assert [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []

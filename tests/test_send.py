@@ -2,10 +2,7 @@
 
 import collections
 import csv
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,48 +10,9 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
-from batchsms import cli
 from batchsms.cli import main
 
-from .helpers import write_csv, write_xlsx
-
-
-def contacts(n, start=0):
-    """n valid, distinct recipients with an ExternalId to find each row in what the sandbox took."""
-    return [["Mobile", "Name", "ExternalId"]] + [
-        [f"04{12000000 + i:08d}", f"Name{i}", f"id{i}"] for i in range(start, start + n)
-    ]
-
-
-def env_for(server, tmp_path, token=None):
-    return {
-        "BATCHSMS_BASE_URL": server.url, "BATCHSMS_ACCOUNT_SID": server.account_sid,
-        "BATCHSMS_AUTH_TOKEN": token or server.auth_token, "BATCHSMS_PROPERTY_SID": "PS1",
-        "XDG_CONFIG_HOME": str(tmp_path / "config"), "BATCHSMS_CONFIG": "",
-    }
-
-
-def send(server, tmp_path, *args, token=None, **kwargs):
-    argv = ["send", *[str(a) for a in args]]
-    if "--yes" not in argv:
-        argv.append("--yes")
-    return CliRunner().invoke(main, argv, env=env_for(server, tmp_path, token), catch_exceptions=False, **kwargs)
-
-
-def read_results(path):
-    if str(path).endswith(".xlsx"):
-        ws = openpyxl.load_workbook(path).active
-        rows = [["" if c.value is None else str(c.value) for c in row] for row in ws.iter_rows()]
-    else:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            rows = list(csv.reader(fh))
-    header = rows[0]
-    return [dict(zip(header, r, strict=True)) for r in rows[1:]]
-
-
-def taken_ids(server):
-    with server.state.lock:
-        return [b.get("ExternalId") for b in server.state.taken]
+from .helpers import contacts, env_for, read_results, send, start_send, taken_ids, wait_until, write_csv, write_xlsx
 
 
 def test_every_valid_row_arrives_once_with_the_right_fields(sandbox, tmp_path):
@@ -157,22 +115,6 @@ def test_refused_credentials_stop_the_run_at_once(sandbox, tmp_path):
     assert len(sandbox.state.taken) == 100
 
 
-def test_no_terminal_and_no_yes_refuses(sandbox, tmp_path):
-    sheet = write_csv(tmp_path / "c.csv", contacts(2))
-    result = CliRunner().invoke(main, ["send", str(sheet), "--text", "x"], env=env_for(sandbox, tmp_path))
-    assert result.exit_code == 2 and "add --yes" in result.output
-    assert sandbox.state.taken == []
-
-
-def test_confirmation_names_messages_and_segments(sandbox, tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "interactive", lambda: True)
-    sheet = write_csv(tmp_path / "c.csv", contacts(3))
-    result = CliRunner().invoke(main, ["send", str(sheet), "--text", "x" * 200], input="n\n",
-                                env=env_for(sandbox, tmp_path))
-    assert "Send 3 messages (6 segments) from property PS1 via 127.0.0.1:" in result.output
-    assert result.exit_code == 1 and sandbox.state.taken == []
-
-
 def test_no_credentials_is_a_clear_error(tmp_path):
     sheet = write_csv(tmp_path / "c.csv", contacts(1))
     result = CliRunner().invoke(main, ["send", str(sheet), "--text", "x", "--yes"],
@@ -214,32 +156,20 @@ def test_results_keep_the_sheet_and_keep_formulas_inert(sandbox, tmp_path, suffi
     assert [r["Status"] for r in results] == ["sent", "sent", "invalid"]
 
 
-def _run_subprocess(server, tmp_path, sheet, *extra):
-    env = {**os.environ, **env_for(server, tmp_path)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "batchsms", "send", str(sheet), "--text", "Hi {{ Name }}", "--yes", "--quiet",
-         "--concurrency", "4", *extra],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-
-
-def _wait_for_taken(server, n, timeout=20):
-    deadline = time.time() + timeout
-    while len(server.state.taken) < n and time.time() < deadline:
-        time.sleep(0.01)
-    assert len(server.state.taken) >= n, "the sender never got going"
+def _wait_for_taken(server, n):
+    wait_until(lambda: len(server.state.taken) >= n, f"the sandbox took {n} messages (the sender never got going)")
 
 
 def test_sigkill_mid_run_then_rerun_sends_nothing_twice(make_sandbox, tmp_path):
     server = make_sandbox(latency_ms=20)
     sheet = write_csv(tmp_path / "c.csv", contacts(300))
-    proc = _run_subprocess(server, tmp_path, sheet)
+    proc = start_send(server, tmp_path, sheet)
     _wait_for_taken(server, 60)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     killed_at = len(server.state.taken)
     assert killed_at < 300
-    rerun = _run_subprocess(server, tmp_path, sheet)
+    rerun = start_send(server, tmp_path, sheet)
     out, err = rerun.communicate(timeout=60)
     assert rerun.returncode == 1, err  # the rows in flight at the kill are unknown
     ids = taken_ids(server)
@@ -248,7 +178,7 @@ def test_sigkill_mid_run_then_rerun_sends_nothing_twice(make_sandbox, tmp_path):
     statuses = collections.Counter(r["Status"] for r in results)
     assert statuses["sent"] + statuses["unknown"] == 300
     assert 0 < statuses["unknown"] <= 4  # at most the requests in flight (concurrency 4)
-    assert "were in flight when the last run stopped" in out
+    assert "in flight when the last run stopped" in out
     for r in results:
         if r["Status"] == "sent":
             assert r["MessageSid"] in server.state.messages
@@ -257,7 +187,7 @@ def test_sigkill_mid_run_then_rerun_sends_nothing_twice(make_sandbox, tmp_path):
 def test_ctrl_c_drains_saves_and_prints_the_resume_command(make_sandbox, tmp_path):
     server = make_sandbox(latency_ms=20)
     sheet = write_csv(tmp_path / "c.csv", contacts(300))
-    proc = _run_subprocess(server, tmp_path, sheet)
+    proc = start_send(server, tmp_path, sheet)
     _wait_for_taken(server, 40)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
@@ -267,7 +197,7 @@ def test_ctrl_c_drains_saves_and_prints_the_resume_command(make_sandbox, tmp_pat
     statuses = collections.Counter(r["Status"] for r in results)
     assert statuses["unknown"] == 0 and statuses["pending"] > 0  # in-flight requests were let finish
     assert statuses["sent"] == len(server.state.taken)
-    rerun = _run_subprocess(server, tmp_path, sheet)
+    rerun = start_send(server, tmp_path, sheet)
     rerun.communicate(timeout=60)
     assert rerun.returncode == 0
     ids = taken_ids(server)
@@ -282,11 +212,6 @@ def test_results_are_rebuilt_from_the_journal(sandbox, tmp_path):
     results.unlink()
     assert send(sandbox, tmp_path, sheet, "--text", "x").exit_code == 0
     assert results.read_bytes() == before and len(sandbox.state.taken) == 5
-
-
-def test_sandbox_is_named_in_the_readme_quick_start():
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    assert "--sandbox" in readme
 
 
 def test_retry_unknown_resends_only_the_unknown_rows(make_sandbox, tmp_path):
@@ -305,7 +230,7 @@ def test_retry_unknown_resends_only_the_unknown_rows(make_sandbox, tmp_path):
     assert all(r["Attempts"] == "2" for r in results if r["ExternalId"] in unknown)
 
 
-def test_retry_failed_after_fixing_nothing_resends_failed_rows(sandbox, tmp_path):
+def test_a_sixth_lease_to_one_number_is_invalid_and_never_sent(sandbox, tmp_path):
     rows = [["Mobile", "Name"]] + [["0412000001", f"n{i}"] for i in range(7)]  # 7 leases to one number
     sheet = write_csv(tmp_path / "c.csv", rows)
     result = send(sandbox, tmp_path, sheet, "--text", "{{ Name }}", "--quiet")
@@ -315,10 +240,14 @@ def test_retry_failed_after_fixing_nothing_resends_failed_rows(sandbox, tmp_path
     assert len(sandbox.state.taken) == 5
 
 
+# --retry-failed end to end (rows the API refused, then resent once the cause is gone):
+# test_send_paths.py::test_retry_failed_resends_exactly_the_refused_rows
+
+
 def test_second_ctrl_c_quits_at_once_and_loses_nothing(make_sandbox, tmp_path):
     server = make_sandbox(latency_ms=1500)  # answers come slowly: the drain is still waiting
     sheet = write_csv(tmp_path / "c.csv", contacts(100))
-    proc = _run_subprocess(server, tmp_path, sheet)
+    proc = start_send(server, tmp_path, sheet)
     _wait_for_taken(server, 8)
     proc.send_signal(signal.SIGINT)
     first_line = proc.stderr.readline()  # the sender says it is draining: now the second Ctrl-C
@@ -328,7 +257,7 @@ def test_second_ctrl_c_quits_at_once_and_loses_nothing(make_sandbox, tmp_path):
     assert proc.returncode == 130, err
     assert "stopped at once" in err
     server.latency = 0.0
-    rerun = _run_subprocess(server, tmp_path, sheet)
+    rerun = start_send(server, tmp_path, sheet)
     out, err = rerun.communicate(timeout=60)
     ids = taken_ids(server)
     assert len(ids) == len(set(ids)), "a row reached the API twice"

@@ -1,8 +1,9 @@
 """The sender's pieces: planning against the journal, the rate limiter, and send-time schedule checks."""
 
+import threading
 import time
 
-from batchsms.client import Client
+from batchsms.client import Client, Decision, Outcome
 from batchsms.codes import Status
 from batchsms.journal import Finish, Journal, request_hash
 from batchsms.report import Report, RowResult
@@ -82,6 +83,38 @@ def test_schedule_that_passed_during_the_run_is_not_sent(sandbox, tmp_path):
         entry = journal.entries()[2]
     assert stats.counts[Status.FAILED] == 1 and "schedule-in-past" in entry.error
     assert sandbox.state.stats["requests"] == 0
+
+
+def test_answers_not_back_when_the_drain_time_is_up_leave_their_rows_unknown(sandbox, tmp_path):
+    """The backstop behind the client's own timeouts: after a stop, the run waits for the requests
+    in flight at most ``drain_timeout``; rows whose answer has not come by then are unknown, and
+    rows never dispatched stay unstarted. (The client's whole-answer deadline ends a real request
+    sooner, see test_send_paths.py; here a request hangs past every timeout.)"""
+    client = Client(sandbox.url, sandbox.account_sid, sandbox.auth_token, "PS1")
+    release, started = threading.Event(), []
+
+    def send_that_hangs(body, stop=None):
+        started.append(body["To"])
+        if len(started) == 2:  # both requests are out: Ctrl-C
+            sender.stop.set()
+        release.wait(10)
+        return Outcome(Decision.ACCEPTED, 201, message_sid="MLATE")
+
+    client.send = send_that_hangs
+    jobs = [Job(row, {"To": f"+614120000{row:02d}", "Text": "x"}, f"h{row}", 1) for row in range(2, 7)]
+    with Journal(tmp_path / "j") as journal:
+        sender = Sender(client, journal, concurrency=2, quiet=True, drain_timeout=0.5, handle_signals=False)
+        began = time.monotonic()
+        try:
+            stats = sender.run(jobs)
+        finally:
+            release.set()
+        waited = time.monotonic() - began
+        entries = journal.entries()
+    assert stats.interrupted and stats.counts == {Status.UNKNOWN: 2}
+    assert {row: (e.state, e.error) for row, e in entries.items()} == {
+        row: (Status.UNKNOWN, "still waiting for the API's answer when the run stopped") for row in (2, 3)}
+    assert waited >= 0.5
 
 
 def test_restart_keeps_the_old_journal_and_never_moves_a_busy_one(tmp_path):

@@ -320,9 +320,8 @@ class Sandbox:
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
             return
-        except asyncio.CancelledError:
-            writer.transport.abort()
-            raise
+        except asyncio.CancelledError:  # the sandbox is stopping: end quietly (re-raising makes Python
+            writer.transport.abort()     # < 3.11.8 log a traceback per held connection, gh-113538)
         except Exception:  # a bug here, not the client's doing: say so once, drop this connection only
             _log.exception("sandbox: internal error on a connection; it is closed")
             writer.transport.abort()
