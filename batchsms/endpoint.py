@@ -20,8 +20,13 @@ DEFAULT_BASE_URL = "https://api.fonedynamics.com"
 _BASE_URL_WHERE = "the base URL (--base-url, BATCHSMS_BASE_URL or base_url in the config file)"
 
 
-def _is_loopback(host: str) -> bool:
-    """True for localhost and loopback IP addresses, by parsing: ``127.evil.com`` is a name, not 127/8."""
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback IP literals (127.0.0.0/8, ::1, ::ffff:127.x.x.x).
+
+    Anything else is False, including names such as ``127.0.0.1.evil.com`` that merely look
+    like a loopback address: a name is not resolved (DNS can answer anything), so only a
+    literal address, or the one name every system maps to loopback, can be trusted.
+    """
     host = host.rstrip(".").lower()
     if host == "localhost":
         return True
@@ -66,7 +71,7 @@ def check_base_url(url: str, *, allow_insecure: bool) -> str:
     if parts.query or parts.fragment or "?" in url or "#" in url:
         raise ConfigError(f"{_BASE_URL_WHERE} {shown!r} holds a query (?…) or fragment (#…); give only "
                           "https://host and an optional path")
-    if scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname):
+    if scheme == "http" and not allow_insecure and not is_loopback_host(parts.hostname):
         raise ConfigError(f"{_BASE_URL_WHERE} {shown!r} would send the auth token unencrypted to another "
                           "machine; use https:// (or --allow-insecure if the network is yours)")
     return url.rstrip("/")

@@ -7,27 +7,11 @@ webhooks that stay on this machine. Both questions come down to the same test.
 
 from __future__ import annotations
 
-import ipaddress
+from ..endpoint import is_loopback_host
+
+__all__ = ["DEFAULT_AUTH_TOKEN", "exposure_warning", "is_loopback_host"]
 
 DEFAULT_AUTH_TOKEN = "sandbox"  # the `batchsms sandbox` token when --auth-token is not given; public
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for ``localhost`` and loopback IP literals (127.0.0.0/8, ::1, ::ffff:127.x.x.x).
-
-    Anything else is False, including names such as ``127.0.0.1.evil.com`` that merely look
-    like a loopback address: a name is not resolved (DNS can answer anything), so only a
-    literal address, or the one name every system maps to loopback, can be trusted.
-    """
-    if host == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback
 
 
 def exposure_warning(host: str, auth_token_is_default: bool) -> str | None:
