@@ -212,6 +212,29 @@ class RowChecker:
             ))
 
 
+def apply_sheet_rules(results: list[RowResult], sheet: Sheet) -> None:
+    """What reading the file found about single rows: a stray quote (error), a hidden row (skipped).
+
+    Runs before the batch rules, so a hidden row is neither a duplicate nor a lease.
+    """
+    if not sheet.problems and not (sheet.hidden_rows and not sheet.include_hidden):
+        return
+    by_row = {r.row: r for r in results}
+    for problem in sheet.problems:
+        r = by_row.get(problem.row)
+        if r is None:
+            continue
+        r.status, r.body = Status.INVALID, None
+        r.issues.insert(0, Issue.of(r.row, problem.column, problem.value, C.entry(problem.code), problem.message))
+    if not sheet.include_hidden:
+        for row in sheet.hidden_rows:
+            r = by_row.get(row)
+            if r is not None and r.status != Status.INVALID:
+                r.status, r.body = Status.SKIPPED, None
+                r.issues = [Issue.of(row, "", "", C.HIDDEN_ROW,
+                                     "skipped: the row is hidden in the workbook; unhide it, or use --include-hidden")]
+
+
 def apply_batch_rules(results: list[RowResult], options: CheckOptions, to_label: str = "To") -> None:
     """Suppression, duplicates and the lease limit, in sheet order."""
     seen: dict[str, list] = {}  # recipient -> [first valid RowResult, leases so far]
@@ -220,7 +243,7 @@ def apply_batch_rules(results: list[RowResult], options: CheckOptions, to_label:
     valid, of = Status.VALID, Issue.of
     for r in results:
         to = r.to
-        if to is None:
+        if to is None or r.status == Status.SKIPPED:  # skipped already: hidden in the workbook
             continue
         if suppress and to in suppress:
             r.status, r.body = Status.SKIPPED, None
@@ -270,5 +293,6 @@ def check(sheet: Sheet, options: CheckOptions, workers: int = 1, helpers: Helper
     checker = RowChecker(sheet, options)
     with gc_paused():
         results = check_rows(checker, workers, helpers)
+        apply_sheet_rules(results, sheet)
         apply_batch_rules(results, options, sheet.column_of(F.TO) or "To")
     return Report(results, sheet)

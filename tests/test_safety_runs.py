@@ -1,6 +1,7 @@
 """Issue #7: re-runs that never double-send, outputs that never replace an input, one clear line for
 every broken file or folder, and a Ctrl-C that stops at once when nothing is in flight."""
 
+import json
 import os
 import re
 import signal
@@ -265,3 +266,40 @@ def test_a_sandbox_open_to_the_network_with_the_default_token_warns():
         proc.communicate(timeout=10)
     assert line == ("batchsms: warning: the sandbox listens on 0.0.0.0 with the default token 'sandbox': anyone "
                     "on your network can use it; give --auth-token or --host 127.0.0.1\n")
+
+
+# --------------------------------------------------------------------------- rows that vanish
+
+
+def test_a_stray_quote_is_an_error_at_its_row_and_no_row_is_lost(tmp_path):
+    sheet = tmp_path / "c.csv"
+    sheet.write_bytes(b'Mobile,Name\r\n0412000001,Ann\r\n0412000002,"Bo\r\n0412000003,Cy\r\n'
+                      b'0412000004,Di\r\n0412000005,Ed\r\n')
+    result = CliRunner().invoke(main, ["check", str(sheet), "--text", "Hi {{ Name }}", "--json"])
+    assert result.exit_code == 1
+    summary = json.loads(result.output)
+    assert (summary["rows_read"], summary["rows_valid"], summary["rows_with_errors"]) == (5, 4, 1)
+    report = (tmp_path / "c.report.csv").read_text(encoding="utf-8-sig")
+    assert "3,Name" in report and "unclosed-quote" in report and "swallows the next 3 lines" in report
+
+
+def test_hidden_rows_are_skipped_unless_asked_for(sandbox, tmp_path):
+    import openpyxl
+
+    path = tmp_path / "c.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for row in contacts(3):
+        ws.append(row)
+    ws.row_dimensions[3].hidden = True  # the second contact, hidden by hand in Excel
+    hidden = wb.create_sheet("Old list", 0)  # a hidden sheet first: never picked by default
+    hidden.append(["Mobile"])
+    hidden.sheet_state = "hidden"
+    wb.save(path)
+    result = run(sandbox, tmp_path, path, "--text", "x")
+    assert result.exit_code == 0, result.output
+    assert sorted(taken_ids(sandbox)) == ["id0", "id2"]
+    rows = read_results(tmp_path / "c.results.xlsx")
+    assert [r["Status"] for r in rows] == ["sent", "skipped", "sent"] and "hidden-row" in rows[1]["Error"]
+    assert run(sandbox, tmp_path, path, "--text", "x", "--include-hidden").exit_code == 0
+    assert sorted(taken_ids(sandbox)) == ["id0", "id1", "id2"]
