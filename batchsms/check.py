@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from .parallel import Helpers
 
 MAX_LEASES_PER_RECIPIENT = 5
+#: For the per-row loops: reading an Enum member off its class costs ~70 ns on Python 3.11, a global ~15.
+_VALID, _INVALID, _SKIPPED = Status.VALID, Status.INVALID, Status.SKIPPED
 
 @dataclass
 class CheckOptions:
@@ -171,8 +173,8 @@ class RowChecker:
                 del body[F.FROM]  # blank From: a leased number, so the field is left out
         to = body.get(F.TO)
         if issues and any(i.severity == ERROR for i in issues):
-            return RowResult(index, row, Status.INVALID, None, counted, issues, to)
-        return RowResult(index, row, Status.VALID, body, counted, issues, to)
+            return RowResult(index, row, _INVALID, None, counted, issues, to)
+        return RowResult(index, row, _VALID, body, counted, issues, to)
 
     def _text(self, cells: list[str], row: int, issues: list[Issue]) -> str | None:
         if self.template is None:
@@ -240,10 +242,10 @@ def apply_batch_rules(results: list[RowResult], options: CheckOptions, to_label:
     seen: dict[str, list] = {}  # recipient -> [first valid RowResult, leases so far]
     suppress, dedupe = options.suppress, options.dedupe
     sender_field, text_field = F.FROM, F.TEXT  # locals: this loop runs once per row of the sheet
-    valid, of = Status.VALID, Issue.of
+    valid, skipped, of = _VALID, _SKIPPED, Issue.of
     for r in results:
         to = r.to
-        if to is None or r.status == Status.SKIPPED:  # skipped already: hidden in the workbook
+        if to is None or r.status == skipped:  # skipped already: hidden in the workbook
             continue
         if suppress and to in suppress:
             r.status, r.body = Status.SKIPPED, None

@@ -16,6 +16,9 @@ from .paths import input_mode
 from .report import Report
 from .sheet import WORKBOOK_SUFFIXES, Sheet
 
+#: Read once: an Enum member read off its class costs ~70 ns on Python 3.11, and this runs per row.
+_NOT_VALID = frozenset({Status.INVALID, Status.SKIPPED})
+_FAILED, _PENDING, _UNKNOWN, _STARTED = Status.FAILED, Status.PENDING, Status.UNKNOWN, Status.STARTED
 RESULT_COLUMNS = ("Status", "MessageSid", "SenderId", "Segments", "Error", "Attempts")
 
 
@@ -46,17 +49,17 @@ def outcome_cells(report_row, entry: Entry | None) -> list[str]:
     What the journal says was sent (or may have been) wins over today's verdict: a row
     sent yesterday and invalid or suppressed today was still sent.
     """
-    if report_row.status in (Status.INVALID, Status.SKIPPED) and (entry is None or entry.state == Status.FAILED):
+    if report_row.status in _NOT_VALID and (entry is None or entry.state == _FAILED):
         reasons = [i for i in report_row.issues if i.severity == Severity.ERROR] or report_row.issues
         error = "; ".join(f"{i.code}: {i.message}" for i in reasons)
         segments = str(report_row.segments.parts) if report_row.segments else ""
         return [report_row.status, "", "", segments, error, "0"]
     segments = str(report_row.segments.parts) if report_row.segments else ""
     if entry is None:
-        return [Status.PENDING, "", "", segments, "not sent yet: run the same command again to send it", "0"]
-    state = Status.UNKNOWN if entry.state == Status.STARTED else entry.state
-    error = entry.error or ("in flight when the run stopped" if entry.state == Status.STARTED else "")
-    if report_row.status in (Status.INVALID, Status.SKIPPED):
+        return [_PENDING, "", "", segments, "not sent yet: run the same command again to send it", "0"]
+    state = _UNKNOWN if entry.state == _STARTED else entry.state
+    error = entry.error or ("in flight when the run stopped" if entry.state == _STARTED else "")
+    if report_row.status in _NOT_VALID:
         codes = ", ".join(dict.fromkeys(i.code for i in report_row.issues))
         earlier = "sent by an earlier run" if entry.state in DONE else "an earlier run may have sent it"
         error = "; ".join(filter(None, [error, f"{earlier}; the row is now {report_row.status} ({codes}) "
