@@ -22,7 +22,8 @@ numbers (spaces, ``( ) . - /``): ``-12.50``, ``+61 412 345 678`` and
 arithmetic, but a formula without a letter can call no function, name no cell
 and reach no other program, and a ``'`` would change the number for every
 program reading the file (including batchsms reading its own results back).
-In a workbook every cell is an inline string, so none of this is needed there.
+In a workbook text is always written as a text cell (numbers and dates as themselves), so
+none of this is needed there.
 """
 
 from __future__ import annotations
