@@ -1,4 +1,5 @@
-"""Where the API credentials and target come from: options, then environment, then a config file.
+"""The config file: the API credentials and target (:func:`load_settings`), and the preferences
+every command reads, credentials or not (:func:`load_preferences`).
 
 The config file (INI) is ``$BATCHSMS_CONFIG`` or ``~/.config/batchsms/config.ini``::
 
@@ -7,8 +8,17 @@ The config file (INI) is ``$BATCHSMS_CONFIG`` or ``~/.config/batchsms/config.ini
     auth_token = ...
     property_sid = PS...
     base_url = https://api.fonedynamics.com
+    timezone = Australia/Sydney       ; the run's zone (default: the machine's)
 
-The token is held in a field that ``repr`` never shows.
+    [prices]                          ; per segment, by ISO country code (see pricing.py)
+    currency = AUD
+    AU = 0.055
+    NZ = 0.09
+    default = 0.10
+
+Credentials: options, then environment, then the file. The token is held in a field
+that ``repr`` never shows, and no error quotes a line of the file (one may hold it).
+A file holding only ``[prices]`` is fine: the credentials may come from the environment.
 """
 
 from __future__ import annotations
@@ -20,10 +30,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import clock
 from .client import DEFAULT_BASE_URL
 from .errors import ConfigError
+from .pricing import DEFAULT_CURRENCY, Prices, parse_currency
 
 SECTION = "batchsms"
+PRICES_SECTION = "prices"
+#: Keys of [batchsms] :func:`load_settings` reads.
+CREDENTIAL_KEYS = frozenset({"account_sid", "auth_token", "property_sid", "base_url"})
+#: Keys of [batchsms] :func:`load_preferences` reads. A later preference (marketing, quiet_hours,
+#: optouts) is one more name here, one more field of Preferences and one line in load_preferences.
+PREFERENCE_KEYS = frozenset({"timezone"})
+#: Keys people put under [batchsms] that belong elsewhere: named in the warning.
+MISPLACED = {"currency": PRICES_SECTION}
 
 
 @dataclass(frozen=True)
@@ -47,15 +67,15 @@ def config_path(env: Mapping[str, str]) -> Path:
     return Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "batchsms" / "config.ini"
 
 
-def read_config(path: Path, explicit: bool) -> dict[str, str]:
-    """The ``[batchsms]`` section of the config file; ``{}`` when there is none and none was named.
+def _parse(path: Path, explicit: bool) -> configparser.ConfigParser | None:
+    """The parsed config file; None when there is none and none was named.
 
-    Errors never quote the file's lines: one of them may hold the token.
+    Errors are one line and never quote the file's lines: one of them may hold the token.
     """
     if not path.exists():
         if explicit:
             raise ConfigError(f"BATCHSMS_CONFIG={path}: no such file")
-        return {}
+        return None
     parser = configparser.ConfigParser(interpolation=None)
     try:
         with open(path, encoding="utf-8-sig") as fh:
@@ -67,11 +87,24 @@ def read_config(path: Path, explicit: bool) -> dict[str, str]:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
     except configparser.Error as exc:
         line = getattr(exc, "lineno", None)
+        if line is None and isinstance(exc, configparser.ParsingError) and exc.errors:
+            line = exc.errors[0][0]  # (line number, line): only the number is shown
         where = f" near line {line}" if line else ""
         raise ConfigError(f"{path}: not a valid config file{where} ({exc.__class__.__name__}); "
-                          "write key = value lines under [batchsms]") from None
-    if not parser.has_section(SECTION):
+                          f"write key = value lines under [{SECTION}] or [{PRICES_SECTION}]") from None
+    if not parser.has_section(SECTION) and not parser.has_section(PRICES_SECTION):
         raise ConfigError(f"{path}: has no [{SECTION}] section")
+    return parser
+
+
+def read_config(path: Path, explicit: bool) -> dict[str, str]:
+    """The ``[batchsms]`` section of the config file; ``{}`` when there is none and none was named.
+
+    Errors never quote the file's lines: one of them may hold the token.
+    """
+    parser = _parse(path, explicit)
+    if parser is None or not parser.has_section(SECTION):
+        return {}
     return dict(parser[SECTION])
 
 
@@ -97,3 +130,54 @@ def load_settings(*, base_url: str | None = None, property_sid: str | None = Non
         property_sid=pick(property_sid, "BATCHSMS_PROPERTY_SID", "property_sid"),
         warnings=tuple(warnings),
     )
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """What the config file says about how runs behave, apart from credentials.
+
+    ``check`` reads it too, so nothing here needs (or reads) the token. Every field has
+    the value a run gets without a config file, so a later key is one more field.
+    """
+
+    path: Path | None = None  # the file read, None when there is none
+    prices: Prices | None = None  # from [prices]; None when it holds no price
+    currency: str = DEFAULT_CURRENCY  # [prices] currency, also the currency of --price
+    timezone: str | None = None  # [batchsms] timezone, checked to be a zone; None: the machine's
+    warnings: tuple[str, ...] = ()  # keys and sections that were ignored (typos, misplaced keys)
+
+
+def load_preferences(env: Mapping[str, str] | None = None) -> Preferences:
+    """The non-credential settings of the config file at ``$BATCHSMS_CONFIG`` or the default path.
+
+    No file (and none named) gives the defaults. A bad value stops the run with one line
+    naming the file and the key; an unknown key or section is a warning, since a typo
+    (``timezon``) would otherwise be ignored without a word.
+    """
+    env = os.environ if env is None else env
+    path = config_path(env)
+    parser = _parse(path, explicit=bool(env.get("BATCHSMS_CONFIG")))
+    if parser is None:
+        return Preferences()
+    warnings = []
+    main = dict(parser[SECTION]) if parser.has_section(SECTION) else {}
+    for key in main:
+        if key in MISPLACED:
+            warnings.append(f"{path}: {key} under [{SECTION}] is ignored; it belongs under [{MISPLACED[key]}]")
+        elif key not in CREDENTIAL_KEYS | PREFERENCE_KEYS:
+            warnings.append(f"{path}: [{SECTION}] {key} is not a setting batchsms knows (ignored); it reads "
+                            f"{', '.join(sorted(CREDENTIAL_KEYS | PREFERENCE_KEYS))}")
+    for name in parser.sections():
+        if name not in (SECTION, PRICES_SECTION):
+            warnings.append(f"{path}: section [{name}] is ignored; batchsms reads [{SECTION}] and "
+                            f"[{PRICES_SECTION}]")
+    timezone = main.get("timezone", "").strip() or None
+    if timezone is not None:
+        clock.zone_named(timezone, f"{path}: [{SECTION}] timezone", show=False)
+    prices, currency = None, DEFAULT_CURRENCY
+    if parser.has_section(PRICES_SECTION):
+        section = dict(parser[PRICES_SECTION])
+        prices = Prices.from_section(section, str(path))
+        if "currency" in section:  # also without a price: it is the currency of --price
+            currency = parse_currency(section["currency"], f"{path}: [{PRICES_SECTION}] currency", show=False)
+    return Preferences(path=path, prices=prices, currency=currency, timezone=timezone, warnings=tuple(warnings))

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from . import codes as C
 from . import segments as seg
+from .clock import abbreviation, format_local
 from .codes import Problem
 from .phones import PHONE_LIKE, PhoneBook
 
@@ -194,28 +195,38 @@ def _offset(when: dt.datetime) -> str:
 
 
 def _wall(when: dt.datetime) -> str:
+    """A wall time as the user wrote it (ISO-like), for messages that quote their cell back."""
     return f"{when:%Y-%m-%d %H:%M:%S}" if when.second or when.microsecond else f"{when:%Y-%m-%d %H:%M}"
+
+
+def _zone_name(tz: dt.tzinfo) -> str:
+    """The zone as the user named it (``Australia/Sydney``), for messages."""
+    return str(getattr(tz, "key", None) or tz)
 
 
 def _clock_change(naive: dt.datetime, tz: ZoneInfo) -> Problem:
     """The error for a wall time the clocks skip (a DST gap) or show twice (an overlap) in ``tz``.
 
     zoneinfo reads such a time silently with one offset or the other (``fold``); a
-    message sent an hour early or late is worse than a row to fix.
+    message sent an hour early or late is worse than a row to fix. Both readings are
+    named with their offset and abbreviation, and the fix is written as ISO 8601 with
+    an offset, which the user can paste back into the cell.
     """
     first = naive.replace(tzinfo=tz)
     second = first.replace(fold=1)
-    shown, zone = _wall(naive), str(tz.key)
+    shown, zone = _wall(naive), _zone_name(tz)
     if first.astimezone(dt.timezone.utc).astimezone(tz).replace(tzinfo=None) == naive:  # it exists: twice
         return C.AMBIGUOUS_TIME.problem(
-            f"{shown} happens twice in {zone} ({_offset(first)} and {_offset(second)}); write the offset, "
+            f"{shown} happens twice in {zone}: first at {_offset(first)} ({abbreviation(first)}), then at "
+            f"{_offset(second)} ({abbreviation(second)}); write the offset, "
             f"e.g. {naive:%Y-%m-%dT%H:%M}{_offset(second)}",
         )
     later = first.astimezone(dt.timezone.utc).astimezone(tz)  # read with the offset before the change
     earlier = second.astimezone(dt.timezone.utc).astimezone(tz)  # read with the offset after it
     return C.NONEXISTENT_TIME.problem(
-        f"{shown} does not exist in {zone}: the clocks skip it; it could mean {_wall(later)} "
-        f"({_offset(later)}) or {_wall(earlier)} ({_offset(earlier)}); write the time you mean with its "
+        f"{shown} does not exist in {zone}: the clocks skip it; it could mean "
+        f"{format_local(later.timestamp(), tz)} ({_offset(later)}) or "
+        f"{format_local(earlier.timestamp(), tz)} ({_offset(earlier)}); write the time you mean with its "
         f"offset, e.g. {later:%Y-%m-%dT%H:%M}{_offset(later)}",
     )
 
@@ -261,32 +272,38 @@ def _span(seconds: float) -> str:
 
 
 def check_schedule(raw: str, tz: ZoneInfo, now: float) -> tuple[int | None, list[Problem]]:
-    """Schedule: at most 14 days ahead, at most 1 hour behind (then it sends immediately)."""
+    """Schedule: at most 14 days ahead, at most 1 hour behind (then it sends immediately).
+
+    Messages give times in the run's zone with its abbreviation (``Thu 10 Dec 2026 12:00
+    AEDT``), as the user reads a clock; a cell in epoch seconds is otherwise unreadable.
+    """
     when, problem = _parse_when(raw, tz)
     if problem is not None:
         return None, [problem]
     if when is None:
         return None, [C.INVALID_SCHEDULE.problem(
             "not a time: use ISO 8601 (2026-12-01 09:30, 2026-12-01T09:30:00+11:00), epoch seconds, "
-            "or an Excel date cell; times without an offset are read in --timezone",
+            f"or an Excel date cell; times without an offset are read in {_zone_name(tz)} "
+            "(set another with --timezone)",
         )]
     if when > 1e11:
         return None, [C.INVALID_SCHEDULE.problem("looks like milliseconds; the API takes epoch seconds")]
     epoch = int(when)
     ahead = epoch - now
     if ahead > MAX_SCHEDULE_AHEAD:
-        latest = dt.datetime.fromtimestamp(now + MAX_SCHEDULE_AHEAD, dt.timezone.utc)
+        latest = (now + MAX_SCHEDULE_AHEAD) // 60 * 60  # to the minute, down: a limit shown never lets too much by
         return None, [C.SCHEDULE_TOO_FAR.problem(
-            f"is {_span(ahead)} ahead; the API accepts at most 14 days "
-            f"(until {latest:%Y-%m-%d %H:%M} UTC)",
+            f"is {_span(ahead)} ahead ({format_local(epoch, tz)}); the API accepts at most 14 days, "
+            f"until {format_local(latest, tz)}",
         )]
     if ahead < -MAX_SCHEDULE_BEHIND:
         return None, [C.SCHEDULE_IN_PAST.problem(
-            f"is {_span(ahead)} in the past; the API refuses times more than 1 hour ago",
+            f"is {_span(ahead)} in the past ({format_local(epoch, tz)}); the API refuses times more than "
+            "1 hour ago",
         )]
     if ahead < 0:
         return epoch, [C.SCHEDULE_SENDS_IMMEDIATELY.problem(
-            f"is {_span(ahead)} in the past: it sends immediately"
+            f"is {_span(ahead)} in the past ({format_local(epoch, tz)}): it sends immediately"
         )]
     return epoch, NO_PROBLEMS
 

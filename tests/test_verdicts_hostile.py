@@ -270,8 +270,8 @@ def test_a_time_the_clocks_show_twice_is_an_error():
     value, problems = rules.check_schedule("2026-04-05 02:30", SYD, now)
     assert value is None and [(p.severity, p.code) for p in problems] == [("error", "ambiguous-time")]
     assert problems[0].message == (
-        "2026-04-05 02:30 happens twice in Australia/Sydney (+11:00 and +10:00); write the offset, "
-        "e.g. 2026-04-05T02:30+10:00"
+        "2026-04-05 02:30 happens twice in Australia/Sydney: first at +11:00 (AEDT), then at +10:00 (AEST); "
+        "write the offset, e.g. 2026-04-05T02:30+10:00"
     )
     suggested = problems[0].message.rsplit("e.g. ", 1)[1]
     assert rules.check_schedule(suggested, SYD, now) == (
@@ -283,7 +283,7 @@ def test_a_time_the_clocks_skip_is_an_error_naming_both_readings():
     now = dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc).timestamp()
     value, problems = rules.check_schedule("2026-10-04 02:30", SYD, now)
     assert value is None and [(p.severity, p.code) for p in problems] == [("error", "nonexistent-time")]
-    assert "2026-10-04 03:30 (+11:00) or 2026-10-04 01:30 (+10:00)" in problems[0].message
+    assert "could mean Sun 4 Oct 2026 03:30 AEDT (+11:00) or Sun 4 Oct 2026 01:30 AEST (+10:00)" in problems[0].message
     assert rules.check_schedule("2026-10-04 03:30", SYD, now)[1] == ()  # just after the gap: fine
 
 
