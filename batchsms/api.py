@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -22,12 +23,15 @@ from urllib.parse import urlsplit
 from . import fields as F
 from .check import CheckOptions, check
 from .client import Client
+from .clock import run_zone
 from .codes import MAYBE_SENT, Status
-from .config import Settings, load_settings
+from .config import Preferences, Settings, load_preferences, load_settings
 from .errors import AuthError, BatchSmsError, ConfigError, JournalError
 from .journal import Journal, earlier_sends, journal_path, journals_near
 from .optouts import load_optouts
 from .paths import check_output
+from .preview import Preview, default_preview_path
+from .pricing import check_budget, run_prices
 from .report import Report
 from .results import default_results_path_for, write_results
 from .sender import Job, Plan, Sender, SendStats, plan
@@ -60,12 +64,13 @@ class Options:
     columns: Sequence[tuple[str, str]] = ()  # (API field, header) mappings that win over header names
     include_hidden: bool = False  # send rows hidden in Excel too
     country: str = "AU"
-    timezone: str = "UTC"
+    timezone: str | None = None  # naive times are read here; None: timezone in the config, else this machine's
     defaults: Mapping[str, str] = field(default_factory=dict)
     max_segments: int = 10
     dedupe: bool = False
     suppress: str | Path | None = None  # opt-out list (CSV/XLSX/TXT)
     now: float | None = None  # the clock schedules are judged against (tests and replays)
+    price: str | None = None  # one price per segment for every number (--price); else [prices] in the config
 
     def inputs(self, sheet_path: Path) -> list[tuple[str, Path | None]]:
         """The files this run reads, named as the user knows them: no output may be one of them."""
@@ -75,7 +80,7 @@ class Options:
                 ("the --template file", template)]
 
 
-def _check_options(options: Options, header: Sequence[str]) -> CheckOptions:
+def _check_options(options: Options, header: Sequence[str], preferences: Preferences) -> CheckOptions:
     if options.template is not None and options.text is not None:
         raise ConfigError("give a template file or an inline text, not both (--template or --text)")
     unknown = [name for name in options.defaults if name not in F.FIELDS]
@@ -88,7 +93,7 @@ def _check_options(options: Options, header: Sequence[str]) -> CheckOptions:
         template = MessageTemplate(options.text, header)
     suppress = load_optouts(options.suppress, options.country) if options.suppress is not None else frozenset()
     return CheckOptions(
-        country=options.country, timezone=options.timezone, template=template,
+        country=options.country, timezone=run_zone(options.timezone, preferences).key, template=template,
         defaults={k: v for k, v in options.defaults.items() if v}, max_segments=options.max_segments,
         dedupe=options.dedupe, suppress=suppress, now=options.now,
     )
@@ -101,16 +106,26 @@ def load_sheet(path: str | Path, options: Options) -> Sheet:
 
 
 def check_sheet(path: str | Path, options: Options | None = None, *, workers: int = 1,
-                helpers: Helpers | None = None) -> Report:
+                helpers: Helpers | None = None, preferences: Preferences | None = None) -> Report:
     """Load and validate every row of the sheet at ``path``; sends nothing.
 
     ``report.ok`` is False when any row has an error; ``report.sheet`` is the sheet read.
     ``workers > 1`` checks large sheets on several processes (only from a program whose
-    ``__main__`` is guarded, since the helpers import it).
+    ``__main__`` is guarded, since the helpers import it). ``preferences`` (the config
+    file's time zone and prices) are read from the config file when not given.
     """
     options = options or Options()
+    preferences = preferences if preferences is not None else load_preferences()
     sheet = load_sheet(path, options)
-    return check(sheet, _check_options(options, sheet.header), workers, helpers)
+    return check(sheet, _check_options(options, sheet.header, preferences), workers, helpers)
+
+
+def preview_of(report: Report, options: Options | None = None, preferences: Preferences | None = None) -> Preview:
+    """What the report means for a person about to send: numbers as dialled, times in the run's zone,
+    cost, samples; ``.write(path)`` writes the preview sheet (see :mod:`batchsms.preview`)."""
+    options = options or Options()
+    preferences = preferences if preferences is not None else load_preferences()
+    return Preview.build(report, run_zone(options.timezone, preferences), run_prices(options.price, preferences))
 
 
 def check_frame(frame: pandas.DataFrame, options: Options | None = None) -> FrameCheck:
@@ -129,7 +144,7 @@ def check_frame(frame: pandas.DataFrame, options: Options | None = None) -> Fram
     from .sheet import map_columns
 
     sheet.columns = map_columns(sheet, options.columns)
-    report = check(sheet, _check_options(options, header))
+    report = check(sheet, _check_options(options, header, load_preferences()))
     verdicts = pd.DataFrame(
         [{"Status": str(r.status), "To": r.to or "", "Text": (r.body or {}).get(F.TEXT, ""),
           "Segments": r.segments.parts if r.segments else 0,
@@ -170,6 +185,8 @@ class SendOptions:
     limit: int | None = None  # send at most this many this run
     results: str | Path | None = None  # default <sheet>.results.csv/.xlsx; the journal sits beside it
     report: str | Path | None = None  # also write the check report here
+    preview: str | Path | bool = True  # the preview sheet before sending: True <sheet>.preview.*, False none
+    max_cost: Decimal | None = None  # refuse to send when the estimated cost is above this
     retry_unknown: bool = False
     retry_failed: bool = False
     restart: bool = False
@@ -195,10 +212,16 @@ class SendPlan:
     recovered: int  # rows in flight when the last run died, now unknown
     backup: Path | None  # the old journal, set aside by restart
     resent: list[Job]  # messages another journal already sent, sent again with yes_resend
+    preview: Preview  # numbers as dialled, send times, cost and samples
+    preview_path: Path | None  # where the preview sheet was written
 
     @property
     def segments(self) -> int:
         return sum(job.segments for job in self.plan.jobs)
+
+    def plan_cost(self) -> Decimal | None:
+        """The estimated cost of the messages this run sends (None without a price for each)."""
+        return _plan_cost(self.plan.jobs, self.preview)
 
 
 @dataclass
@@ -219,7 +242,7 @@ class SendOutcome:
 def send_sheet(path: str | Path, options: Options, target: Target, send: SendOptions | None = None, *,
                approve: Callable[[SendPlan], bool] | None = None, on_interrupt: Callable[[], None] | None = None,
                on_second_interrupt: Callable[[], None] | None = None,
-               helpers: Helpers | None = None) -> SendOutcome:
+               helpers: Helpers | None = None, preferences: Preferences | None = None) -> SendOutcome:
     """Check the sheet, then send its valid rows exactly once and write the results file.
 
     ``approve`` sees the plan (even one with nothing to send) before any request goes
@@ -229,9 +252,14 @@ def send_sheet(path: str | Path, options: Options, target: Target, send: SendOpt
     credentials, and :class:`~batchsms.errors.JournalError` when the journal disagrees.
     """
     send = send or SendOptions()
+    preferences = preferences if preferences is not None else load_preferences()
     sheet_path = Path(path)
     inputs = options.inputs(sheet_path)
     report_path = check_output(Path(send.report), "--report", inputs) if send.report is not None else None
+    preview_path = None
+    if send.preview is not False:
+        preview_path = default_preview_path(sheet_path) if send.preview is True else Path(send.preview)
+        preview_path = check_output(preview_path, "--preview", inputs)
     results = check_output(Path(send.results) if send.results is not None else default_results_path_for(sheet_path),
                            "--results", inputs)
     journal_file = check_output(journal_path(results), "the journal", inputs)
@@ -239,16 +267,19 @@ def send_sheet(path: str | Path, options: Options, target: Target, send: SendOpt
                     connect_timeout=send.connect_timeout, read_timeout=send.read_timeout,
                     max_attempts=send.max_attempts, allow_insecure=send.allow_insecure)
     try:
-        report = check_sheet(sheet_path, options, helpers=helpers)
+        report = check_sheet(sheet_path, options, helpers=helpers, preferences=preferences)
         if report_path is not None:
             report.write(report_path)
+        preview = preview_of(report, options, preferences)
+        if preview_path is not None:
+            preview.write(preview_path)
         earlier = earlier_sends([p for p in journals_near(sheet_path.parent, results.parent)
                                  if send.restart or p != journal_file.resolve()], target.target)
         if send.restart:  # refuse before the old journal is set aside
             refuse_resend(plan(report, {}).jobs, earlier, send.yes_resend, "--restart")
         with Journal(journal_file, restart=send.restart) as journal:
             return _send_with_journal(report, journal, client, target, results, send, earlier, approve,
-                                      on_interrupt, on_second_interrupt)
+                                      on_interrupt, on_second_interrupt, preview, preview_path)
     finally:
         client.close()
 
@@ -274,7 +305,8 @@ def refuse_resend(jobs: list[Job], earlier: dict, yes_resend: bool, how: str) ->
 
 
 def _send_with_journal(report: Report, journal: Journal, client: Client, target: Target, results: Path,
-                       send: SendOptions, earlier: dict, approve, on_interrupt, on_second_interrupt) -> SendOutcome:
+                       send: SendOptions, earlier: dict, approve, on_interrupt, on_second_interrupt,
+                       preview: Preview, preview_path: Path | None) -> SendOutcome:
     sheet = report.sheet
     recorded = journal.get_meta("target")
     if recorded is None:
@@ -295,11 +327,16 @@ def _send_with_journal(report: Report, journal: Journal, client: Client, target:
             "not sent again without --yes-resend)"
         )
     resent = refuse_resend(the_plan.jobs, earlier, send.yes_resend, "this run")
+    if send.max_cost is not None and the_plan.jobs:  # before any request, and before asking
+        prices = preview.prices
+        check_budget(_plan_cost(the_plan.jobs, preview), send.max_cost,
+                     prices.currency if prices is not None else "AUD",
+                     unpriced=_unpriced(the_plan.jobs, preview))
     host = urlsplit(client.base_url).netloc
     sendplan = SendPlan(report, the_plan, target.target, host, target.property_sid, results, recovered,
-                        journal.backup, resent)
+                        journal.backup, resent, preview, preview_path)
     if approve is not None and not approve(sendplan):
-        write_results(results, sheet, report, journal.entries())
+        write_results(results, sheet, report, journal.entries(), preview.zone)
         return SendOutcome(sendplan, SendStats(), results, approved=False, ok=False)
     sender = Sender(client, journal, concurrency=send.concurrency, rate=send.rate, quiet=not send.progress,
                     drain_timeout=send.read_timeout + send.connect_timeout + 1,
@@ -309,10 +346,30 @@ def _send_with_journal(report: Report, journal: Journal, client: Client, target:
     try:
         stats = sender.run(the_plan.jobs)
     finally:
-        write_results(results, sheet, report, journal.entries())
+        write_results(results, sheet, report, journal.entries(), preview.zone)
     if stats.auth_error:
         raise AuthError(stats.auth_error + f"; nothing more was sent (results: {results})")
     return SendOutcome(sendplan, stats, results, approved=True, ok=_all_done(report, journal))
+
+
+def _plan_cost(jobs: list[Job], preview: Preview) -> Decimal | None:
+    """What the messages this run sends would cost; None when some country has no price."""
+    if preview.prices is None:
+        return None
+    total = Decimal(0)
+    for job in jobs:
+        price = preview.prices.cost(preview.region_of(job.row), job.segments)
+        if price is None:
+            return None
+        total += price
+    return total
+
+
+def _unpriced(jobs: list[Job], preview: Preview) -> list[str]:
+    if preview.prices is None:
+        return []
+    regions = {preview.region_of(job.row) for job in jobs}
+    return sorted(region or "?" for region in regions if preview.prices.price(region) is None)
 
 
 def _all_done(report: Report, journal: Journal) -> bool:

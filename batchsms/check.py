@@ -13,11 +13,12 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from . import codes as C
 from . import fields as F
 from . import rules
+from .clock import local_zone_name, zone_named
 from .codes import Status
 from .errors import ConfigError, SheetError
 from .perf import gc_paused
@@ -39,7 +40,7 @@ class CheckOptions:
     """Everything besides the sheet that decides a row's verdict."""
 
     country: str = "AU"
-    timezone: str = "UTC"
+    timezone: str | None = None  # IANA name; None: this machine's zone
     defaults: dict[str, str] = field(default_factory=dict)  # API field -> value for every row
     template: MessageTemplate | None = None
     max_segments: int = 10
@@ -48,12 +49,8 @@ class CheckOptions:
     now: float | None = None  # epoch seconds the schedule window is measured from
 
     def zone(self) -> ZoneInfo:
-        try:
-            return ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(
-                f"--timezone {self.timezone}: unknown time zone; use an IANA name such as Australia/Sydney"
-            ) from None
+        """The zone naive schedule times are read in (``--timezone``, else this machine's)."""
+        return zone_named(self.timezone) if self.timezone else zone_named(local_zone_name(), "this machine's zone")
 
 
 class Source(NamedTuple):
@@ -173,8 +170,8 @@ class RowChecker:
                 del body[F.FROM]  # blank From: a leased number, so the field is left out
         to = body.get(F.TO)
         if issues and any(i.severity == ERROR for i in issues):
-            return RowResult(index, row, _INVALID, None, counted, issues, to)
-        return RowResult(index, row, _VALID, body, counted, issues, to)
+            return RowResult(index, row, _INVALID, None, counted, issues, to, text)
+        return RowResult(index, row, _VALID, body, counted, issues, to, text)
 
     def _text(self, cells: list[str], row: int, issues: list[Issue]) -> str | None:
         if self.template is None:

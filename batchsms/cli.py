@@ -16,6 +16,7 @@ import shlex
 import signal
 import sys
 import threading
+from decimal import Decimal
 from pathlib import Path
 
 import click
@@ -30,14 +31,18 @@ from .api import (
     Target,
     check_sheet,
     describe_rows,
+    preview_of,
     send_sheet,
     target_from_config,
 )
 from .client import DEFAULT_BASE_URL
 from .codes import Status
+from .config import Preferences, load_preferences
 from .errors import BatchSmsError, ConfigError
 from .parallel import helpers_for
 from .paths import check_output
+from .preview import Preview, default_preview_path
+from .pricing import format_money, parse_amount
 from .report import Report
 
 #: The sandbox's made-up token (the sandbox package is imported only when a sandbox runs).
@@ -114,8 +119,14 @@ def check_options(func):
         click.option("--include-hidden", is_flag=True, help="Also send rows hidden in the workbook."),
         click.option("--country", default="AU", show_default=True,
                      help="Country for numbers written without a country code."),
-        click.option("--timezone", default="UTC", show_default=True,
-                     help="Time zone of schedule times written without an offset."),
+        click.option("--timezone", metavar="ZONE",
+                     help="Time zone for times shown and schedule times written without an offset "
+                          "(default: timezone in the config file, else this machine's zone)."),
+        click.option("--price", metavar="AMOUNT",
+                     help="Price per segment for every number, for the cost estimate (else [prices] in the config)."),
+        click.option("--preview", "preview_path", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Where to write the preview sheet (default <sheet>.preview.xlsx or .csv)."),
+        click.option("--no-preview", is_flag=True, help="Do not write the preview sheet."),
         *[_field_option(spec) for spec in F.FIELD_OPTIONS],
         click.option("--external-id-column", metavar="HEADER", help="Column whose value becomes ExternalId."),
         click.option("--max-segments", type=click.IntRange(1, 255), default=10, show_default=True,
@@ -154,8 +165,25 @@ def options_from(params: dict) -> Options:
         header_row=params["header_row"], encoding=params["encoding"], delimiter=params["delimiter"],
         columns=columns, include_hidden=params["include_hidden"], country=params["country"],
         timezone=params["timezone"], defaults=defaults, max_segments=params["max_segments"],
-        dedupe=params["dedupe"], suppress=params["suppress_path"],
+        dedupe=params["dedupe"], suppress=params["suppress_path"], price=params["price"],
     )
+
+
+def preview_target(params: dict) -> Path | bool:
+    """``--preview PATH``, ``--no-preview`` (False), or the default beside the sheet (True)."""
+    if params["no_preview"]:
+        if params["preview_path"] is not None:
+            raise click.UsageError("give --preview PATH or --no-preview, not both")
+        return False
+    return params["preview_path"] or True
+
+
+def preferences() -> Preferences:
+    """The config file's time zone and prices (no credentials), its warnings on stderr."""
+    found = load_preferences()
+    for warning in found.warnings:
+        click.echo(f"batchsms: warning: {warning}", err=True)
+    return found
 
 
 def _encodable(value: str) -> bool:
@@ -167,20 +195,40 @@ def _encodable(value: str) -> bool:
     return True
 
 
-def print_summary(report: Report, as_json: bool, extra: dict | None = None) -> dict:
+def print_summary(report: Report, as_json: bool, extra: dict | None = None, preview: Preview | None = None) -> dict:
+    """The check's figures; with a preview also who gets what, when, at what cost, and sample messages."""
     summary = report.summary()
+    if preview is not None:
+        summary.update(preview.figures())
     if extra:
         summary.update(extra)
     if as_json:
         click.echo(json.dumps(summary))
         return summary
+    if preview is not None and preview.dominant is not None:
+        severity, code, rows = preview.dominant
+        first = next(i for i in report.issues() if i.code == code)
+        click.echo(f"  ! {code} ({severity}) on {rows:,} of {count(len(report.results), 'row')}, "
+                   f"e.g. row {first.row}: {first.message}")
     width = max(len(label) for _, label in SUMMARY_LABELS)
     for key, label in SUMMARY_LABELS:
         click.echo(f"  {label:<{width}}  {summary[key]:>8,}")
+    if preview is not None:
+        recipients = ", ".join(f"{n:,} {r['country']} {r['line']}" for r in summary["recipients"]
+                               for n in [r["rows"]]) or "none"
+        click.echo(f"  {'recipients':<{width}}  {recipients}")
+        click.echo(f"  {'sends at':<{width}}  {preview.when_text()}")
+        click.echo(f"  {'estimated cost':<{width}}  {preview.cost_text()}")
     if summary["top_problems"]:
         click.echo("  most frequent problems:")
         for p in summary["top_problems"]:
             click.echo(f"    {p['count']:>8,}  {p['severity']:<7}  {p['code']}")
+    if preview is not None and preview.samples:
+        click.echo("  sample messages:")
+        for s in preview.samples:
+            click.echo(f"    row {s.row} · {s.number} ({s.why}, {count(s.segments, 'segment')})")
+            for line in s.text.splitlines() or [""]:
+                click.echo(f"      {line}")
     return summary
 
 
@@ -219,15 +267,25 @@ def check(report_path: Path | None, as_json: bool, **params) -> None:
           --from "CityDental" --timezone Australia/Sydney --report problems.xlsx
     """
     options = options_from(params)
+    prefs = preferences()
     sheet_path = params["sheet_path"]
-    report_path = check_output(report_path or default_sibling(sheet_path, "report", ".csv"), "--report",
-                               options.inputs(sheet_path))
+    inputs = options.inputs(sheet_path)
+    report_path = check_output(report_path or default_sibling(sheet_path, "report", ".csv"), "--report", inputs)
+    preview_path = preview_target(params)
+    if preview_path is not False:
+        preview_path = check_output(default_preview_path(sheet_path) if preview_path is True else preview_path,
+                                    "--preview", inputs)
     with helpers_for(sheet_path) as helpers:
-        report = check_sheet(sheet_path, options, helpers=helpers)
+        report = check_sheet(sheet_path, options, helpers=helpers, preferences=prefs)
     path = report.write(report_path)
+    preview = preview_of(report, options, prefs)
+    written = {"report": str(path)}
+    if preview_path is not False:
+        written["preview"] = str(preview.write(preview_path))
     if not as_json:
-        click.echo(f"Checked {report.sheet.path} ({count(len(report.sheet.rows), 'row')}); report: {path}")
-    print_summary(report, as_json, {"report": str(path)} if as_json else None)
+        click.echo(f"Checked {report.sheet.path} ({count(len(report.sheet.rows), 'row')}); "
+                   + "; ".join(f"{k}: {v}" for k, v in written.items()))
+    print_summary(report, as_json, written if as_json else None, preview)
     sys.exit(0 if report.ok else 1)
 
 
@@ -264,11 +322,13 @@ def interactive() -> bool:
               help="Attempts for answers that prove the message was not taken (429, 503, no connection).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the check report here (.csv, .xlsx or .json).")
+@click.option("--max-cost", metavar="AMOUNT",
+              help="Refuse to send when the estimated cost is above this (needs --price or [prices]).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON objects.")
 @handle_errors
 def send(property_sid, base_url, use_sandbox, concurrency, rate, limit, results_path, yes, retry_unknown,
          retry_failed, restart, yes_resend, allow_insecure, quiet, connect_timeout, read_timeout, max_attempts,
-         report_path, as_json, **params) -> None:
+         report_path, max_cost, as_json, **params) -> None:
     """Validate SHEET, then send its valid rows exactly once and write the results file.
 
     Invalid rows are never sent. A journal beside the results file records each
@@ -288,10 +348,13 @@ def send(property_sid, base_url, use_sandbox, concurrency, rate, limit, results_
     or the environment, never from the command line.
     """
     options = options_from(params)
+    prefs = preferences()
     sending = SendOptions(concurrency=concurrency, rate=rate, limit=limit, results=results_path, report=report_path,
                           retry_unknown=retry_unknown, retry_failed=retry_failed, restart=restart,
                           yes_resend=yes_resend, allow_insecure=allow_insecure, connect_timeout=connect_timeout,
-                          read_timeout=read_timeout, max_attempts=max_attempts, progress=not (quiet or as_json))
+                          read_timeout=read_timeout, max_attempts=max_attempts, progress=not (quiet or as_json),
+                          preview=preview_target(params),
+                          max_cost=parse_amount(max_cost, "--max-cost") if max_cost is not None else None)
     sandbox = None
     if use_sandbox:
         from .sandbox import Sandbox
@@ -307,7 +370,7 @@ def send(property_sid, base_url, use_sandbox, concurrency, rate, limit, results_
     try:
         with helpers_for(params["sheet_path"]) as helpers:
             outcome = send_sheet(
-                params["sheet_path"], options, target, sending, helpers=helpers,
+                params["sheet_path"], options, target, sending, helpers=helpers, preferences=prefs,
                 approve=lambda p: approve_plan(p, yes=yes, as_json=as_json, where=where),
                 on_interrupt=lambda: click.echo(
                     "\nStopping: waiting for the requests in flight (Ctrl-C again to quit at once)...", err=True),
@@ -335,8 +398,9 @@ def approve_plan(the_plan: SendPlan, *, yes: bool, as_json: bool, where: str | N
     p, report = the_plan.plan, the_plan.report
     where = where or f"property {the_plan.property_sid} via {the_plan.host}"
     if not as_json:
-        click.echo(f"Checked {report.sheet.path} ({count(len(report.sheet.rows), 'row')})")
-        print_summary(report, False)
+        written = f"; preview: {the_plan.preview_path}" if the_plan.preview_path else ""
+        click.echo(f"Checked {report.sheet.path} ({count(len(report.sheet.rows), 'row')}){written}")
+        print_summary(report, False, preview=the_plan.preview)
         if the_plan.backup:
             click.echo(f"  restarting: the old journal is kept as {the_plan.backup}")
         if the_plan.recovered:
@@ -361,7 +425,10 @@ def approve_plan(the_plan: SendPlan, *, yes: bool, as_json: bool, where: str | N
         return True
     if not interactive():
         raise BatchSmsError("refusing to send without a terminal to confirm on; add --yes (e.g. for cron)")
-    question = f"Send {count(len(p.jobs), 'message')} ({count(the_plan.segments, 'segment')}) from {where}?"
+    cost = the_plan.plan_cost()
+    priced = f", est. {format_money(cost, the_plan.preview.prices.currency)}" if cost is not None else ""
+    question = (f"Send {count(len(p.jobs), 'message')} ({count(the_plan.segments, 'segment')}{priced}) "
+                f"from {where}?")
     if click.confirm(question, err=as_json):
         return True
     click.echo("Nothing sent.", err=as_json)  # with --json, stdout holds only JSON
@@ -380,7 +447,14 @@ def report_outcome(outcome: SendOutcome, as_json: bool) -> int:
     stats, the_plan = outcome.stats, outcome.sendplan.plan
     counts = {str(k): stats.counts[k] for k in (Status.SENT, Status.SCHEDULED, Status.FAILED, Status.UNKNOWN)}
     if as_json:
-        click.echo(json.dumps({**outcome.report.summary(), **counts, "results": str(outcome.results),
+        plan = outcome.sendplan
+        cost = plan.plan_cost()
+        click.echo(json.dumps({**outcome.report.summary(), **plan.preview.figures(), **counts,
+                               "results": str(outcome.results),
+                               "preview": str(plan.preview_path) if plan.preview_path else None,
+                               "to_send": len(plan.plan.jobs), "segments_to_send": plan.segments,
+                               "cost_to_send": None if cost is None else str(cost.quantize(Decimal("0.01"))),
+                               "host": plan.host, "property": plan.property_sid,
                                "interrupted": stats.interrupted, "seconds": round(stats.elapsed, 3)}))
     elif outcome.approved:
         sent = len(the_plan.jobs)

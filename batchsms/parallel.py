@@ -37,7 +37,7 @@ def _pack(r: RowResult, offset: int) -> tuple:
     """A RowResult as plain tuples and strings, which ``marshal`` writes (it refuses enums and dataclasses)."""
     seg = tuple(r.segments) if r.segments else None
     issues = [(i.row, i.column, i.value, i.severity._value_, i.code, i.message) for i in r.issues] if r.issues else None
-    return r.index + offset, r.row, r.status._value_, r.body, seg, issues, r.to  # _value_: .value is a slow property
+    return r.index + offset, r.row, r.status._value_, r.body, seg, issues, r.to, r.text  # .value is a slow property
 
 
 #: The enum members by value: a dict lookup is ~10x faster than ``Status(value)``, per row read back.
@@ -46,14 +46,14 @@ _SEVERITY = {s.value: s for s in Severity}
 
 
 def _unpack(packed: tuple, segments_seen: dict[tuple, Segments]) -> RowResult:
-    index, row, status, body, seg, issues, to = packed
+    index, row, status, body, seg, issues, to, text = packed
     counted = None
     if seg is not None:  # one Segments object per distinct count, not one per row
         counted = segments_seen.get(seg)
         if counted is None:
             counted = segments_seen[seg] = Segments(*seg)
     issue_list = [Issue(r, c, v, _SEVERITY[s], code, m) for r, c, v, s, code, m in issues] if issues else []
-    return RowResult(index, row, _STATUS[status], body, counted, issue_list, to)
+    return RowResult(index, row, _STATUS[status], body, counted, issue_list, to, text)
 
 
 def _check_slice(sheet: Sheet, rows: bytes, options, offset: int) -> bytes:

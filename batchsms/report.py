@@ -42,7 +42,7 @@ class Issue:
         return cls(row, column, value, code.severity, code.code, message)
 
     def cells(self) -> list[str]:
-        return [str(self.row), clip(self.column), clip(self.value), self.severity, self.code, self.message]
+        return [self.row, clip(self.column), clip(self.value), self.severity, self.code, self.message]
 
     def csv_cells(self) -> list[str]:
         """The cells for a CSV file: row, severity and code are inert by construction; the rest made so."""
@@ -76,11 +76,12 @@ class RowResult:
 
     index: int  # position in Sheet.rows
     row: int  # the row number Excel shows
-    status: str  # valid | invalid | skipped
+    status: Status  # VALID, INVALID or SKIPPED
     body: dict | None  # the API request body, for valid rows
     segments: Segments | None
     issues: list[Issue] = field(default_factory=list)
     to: str | None = None  # the recipient in E.164, when it could be read
+    text: str | None = None  # the message text, when it could be rendered (also for rows not sent)
 
     @property
     def has_warning(self) -> bool:

@@ -87,6 +87,10 @@ class Sheet:
     # like any other (numbering and results stay row for row); skip them unless include_hidden.
     hidden_rows: set[int] = field(default_factory=set)
     include_hidden: bool = False  # the user asked for hidden rows to be treated as visible
+    # A workbook's cells as their types (numbers, dates), row for row with ``rows`` and
+    # ``preamble``: the preview and results write them back as the same types. None for CSV.
+    values: list[list[object]] | None = None
+    preamble_values: list[list[object]] | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -546,6 +550,7 @@ class WorkbookSheet:
     records: list[list[str]]
     sheet_name: str
     hidden_rows: set[int]
+    values: list[list[object]]  # the cells as calamine typed them (numbers, dates), for writing back
 
 
 def read_workbook(path: Path, sheet: str | None, *, hidden: bool = True) -> WorkbookSheet:
@@ -574,7 +579,7 @@ def read_workbook(path: Path, sheet: str | None, *, hidden: bool = True) -> Work
         hidden_rows = finder.result() if finder else set()
     text = cell_text
     records = [[v if v.__class__ is str else text(v) for v in row] for row in values]
-    return WorkbookSheet(records, name, hidden_rows)
+    return WorkbookSheet(records, name, hidden_rows, values)
 
 
 _T = TypeVar("_T")
@@ -675,9 +680,10 @@ def _load(path: Path, sheet: str | None, header_row: int, encoding: str | None, 
     enc = delim = sheet_name = None
     troubles: list[QuoteTrouble] = []
     hidden: set[int] = set()
+    typed: list[list[object]] | None = None
     if suffix in WORKBOOK_SUFFIXES:
         read = read_workbook(path, sheet)
-        records, sheet_name, hidden = read.records, read.sheet_name, read.hidden_rows
+        records, sheet_name, hidden, typed = read.records, read.sheet_name, read.hidden_rows, read.values
         kind = "xlsx"
     else:
         if sheet is not None:
@@ -702,6 +708,7 @@ def _load(path: Path, sheet: str | None, header_row: int, encoding: str | None, 
     keep = {t.record + 1 for t in troubles}  # a row with a problem stays, even if it reads empty
     rows: list[list[str]] = []
     numbers: list[int] = []
+    values: list[list[object]] | None = [] if typed is not None else None
     for number, record in enumerate(records[header_row:], start=header_row + 1):
         first = record[0] if record else ""
         if (not first or first.isspace()) and not "".join(record).strip() and number not in keep:
@@ -710,6 +717,8 @@ def _load(path: Path, sheet: str | None, header_row: int, encoding: str | None, 
             record = record + [""] * (width - len(record))
         rows.append(record)
         numbers.append(number)
+        if values is not None:
+            values.append(typed[number - 1])
     problems = [
         LoadProblem(t.record + 1, header[t.column] if t.column < width else "", t.value[:MAX_PROBLEM_VALUE],
                     t.code, _trouble_message(t, t.record + 1))
@@ -717,7 +726,8 @@ def _load(path: Path, sheet: str | None, header_row: int, encoding: str | None, 
     ]
     result = Sheet(path, header, rows, numbers, kind, enc, delim, sheet_name, header_row,
                    preamble=records[:header_row - 1], raw_header=list(records[header_row - 1]),
-                   problems=problems, hidden_rows=hidden)
+                   problems=problems, hidden_rows=hidden, values=values,
+                   preamble_values=typed[:header_row - 1] if typed is not None else None)
     result.columns = map_columns(result, columns)
     return result
 

@@ -3,6 +3,14 @@ import pytest
 from batchsms.sandbox import Sandbox
 
 
+@pytest.fixture(autouse=True)
+def _no_machine_settings(monkeypatch, tmp_path_factory):
+    """Tests never read the developer's config file, and times show in UTC whatever the machine's zone."""
+    monkeypatch.setenv("TZ", "UTC")
+    monkeypatch.delenv("BATCHSMS_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("no-config")))
+
+
 @pytest.fixture
 def sandbox():
     """A real sandbox API on a loopback port, no faults."""

@@ -35,12 +35,31 @@ SUMMARY = """\
   total segments                   3
   leased rows (blank From)         3
   scheduled rows                   0
+  recipients                2 AU mobile, 1 AU landline
+  sends at                  now
+  estimated cost            not known: set --price, or [prices] in the config file
   most frequent problems:
            1  error    invalid-phone
            1  error    missing-recipient
            1  warning  not-mobile
            1  warning  duplicate-recipient
+  sample messages:
+    row 2 · +61 412 345 678 · AU mobile (first ready row, 1 segment)
+      Hi Ann
+    row 5 · +61 2 9876 5432 · AU landline (with a warning, 1 segment)
+      Hi Dee
 """
+
+#: What --json adds about the messages themselves (recipients, send times, cost, samples).
+PREVIEW_JSON = {
+    "recipients": [{"country": "AU", "line": "mobile", "rows": 2}, {"country": "AU", "line": "landline", "rows": 1}],
+    "sends_at": "now", "time_zone": "UTC", "cost": None, "currency": None,
+    "samples": [
+        {"why": "first ready row", "row": 2, "to": "+61 412 345 678 · AU mobile", "text": "Hi Ann", "segments": 1},
+        {"why": "with a warning", "row": 5, "to": "+61 2 9876 5432 · AU landline", "text": "Hi Dee", "segments": 1},
+    ],
+    "dominant_problem": None,
+}
 
 SUMMARY_JSON = {
     "rows_read": 5, "rows_valid": 3, "rows_with_errors": 2, "rows_with_warnings": 2, "rows_skipped": 0,
@@ -63,7 +82,8 @@ def check(tmp_path, *args):
 def test_check_summary(tmp_path):
     result = check(tmp_path)
     assert (result.exit_code, result.stderr) == (1, "")
-    assert normalise(result.stdout, tmp_path) == "Checked <tmp>/c.csv (5 rows); report: <tmp>/c.report.csv\n" + SUMMARY
+    assert normalise(result.stdout, tmp_path) == (
+        "Checked <tmp>/c.csv (5 rows); report: <tmp>/c.report.csv; preview: <tmp>/c.preview.csv\n" + SUMMARY)
 
 
 def test_check_report_file(tmp_path):
@@ -84,7 +104,8 @@ def test_check_report_file(tmp_path):
 def test_check_json(tmp_path):
     result = check(tmp_path, "--json")
     assert (result.exit_code, result.stderr) == (1, "")
-    assert json.loads(normalise(result.stdout, tmp_path)) == {**SUMMARY_JSON, "report": "<tmp>/c.report.csv"}
+    assert json.loads(normalise(result.stdout, tmp_path)) == {
+        **SUMMARY_JSON, **PREVIEW_JSON, "report": "<tmp>/c.report.csv", "preview": "<tmp>/c.preview.csv"}
 
 
 def test_check_of_a_clean_sheet(tmp_path):
@@ -92,7 +113,7 @@ def test_check_of_a_clean_sheet(tmp_path):
     result = CliRunner().invoke(main, ["check", str(sheet), "--text", "Hi {{ Name }}", "--from", "CityDental"])
     assert (result.exit_code, result.stderr) == (0, "")
     assert normalise(result.stdout, tmp_path) == """\
-Checked <tmp>/c.csv (1 row); report: <tmp>/c.report.csv
+Checked <tmp>/c.csv (1 row); report: <tmp>/c.report.csv; preview: <tmp>/c.preview.csv
   rows read                        1
   rows valid                       1
   rows with errors                 0
@@ -103,6 +124,12 @@ Checked <tmp>/c.csv (1 row); report: <tmp>/c.report.csv
   total segments                   1
   leased rows (blank From)         0
   scheduled rows                   0
+  recipients                1 AU mobile
+  sends at                  now
+  estimated cost            not known: set --price, or [prices] in the config file
+  sample messages:
+    row 2 · +61 412 345 678 · AU mobile (first ready row, 1 segment)
+      Hi Ann
 """
 
 
@@ -116,12 +143,16 @@ def test_check_that_cannot_start(tmp_path):
 def test_send_plan_and_confirmation_declined(sandbox, tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "interactive", lambda: True)
     sheet = write_csv(tmp_path / "c.csv", PROBLEM_ROWS)
-    result = CliRunner().invoke(main, ["send", str(sheet), "--text", "Hi {{ Name }}, " + "x" * 160],
+    xs = "x" * 160
+    result = CliRunner().invoke(main, ["send", str(sheet), "--text", "Hi {{ Name }}, " + xs],
                                 input="n\n", env=env_for(sandbox, tmp_path))
     assert (result.exit_code, result.stderr) == (1, "")
     assert normalise(result.stdout, tmp_path) == (
-        "Checked <tmp>/c.csv (5 rows)\n"
+        "Checked <tmp>/c.csv (5 rows); preview: <tmp>/c.preview.csv\n"
         + SUMMARY.replace("total segments                   3", "total segments                   7")
+        .replace("(first ready row, 1 segment)\n      Hi Ann", f"(first ready row, 2 segments)\n      Hi Ann, {xs}"
+                 f"\n    row 6 · +61 412 345 678 · AU mobile (longest, 3 segments)\n      Hi Zoë, {xs}")
+        .replace("(with a warning, 1 segment)\n      Hi Dee", f"(with a warning, 2 segments)\n      Hi Dee, {xs}")
         + "  to send now: 3 messages (7 segments) from property PS1 via 127.0.0.1:<port>\n"
         "Send 3 messages (7 segments) from property PS1 via 127.0.0.1:<port>? [y/N]: n\n"
         "Nothing sent.\n"
@@ -145,8 +176,10 @@ def test_send_json(sandbox, tmp_path):
     assert (result.exit_code, result.stderr) == (1, "")  # rows 3 and 4 are invalid
     outcome = json.loads(normalise(result.stdout, tmp_path))
     assert isinstance(outcome.pop("seconds"), float)
-    assert outcome == {**SUMMARY_JSON, "sent": 3, "scheduled": 0, "failed": 0, "unknown": 0,
-                       "results": "<tmp>/c.results.csv", "interrupted": False}
+    assert outcome == {**SUMMARY_JSON, **PREVIEW_JSON, "sent": 3, "scheduled": 0, "failed": 0, "unknown": 0,
+                       "results": "<tmp>/c.results.csv", "preview": "<tmp>/c.preview.csv", "to_send": 3,
+                       "segments_to_send": 3, "cost_to_send": None, "host": "127.0.0.1:<port>", "property": "PS1",
+                       "interrupted": False}
 
 
 def test_send_json_asks_on_stderr_so_stdout_stays_json(sandbox, tmp_path, monkeypatch):
@@ -169,13 +202,18 @@ def test_send_json_of_a_clean_sheet_exits_0(sandbox, tmp_path):
     assert outcome == {
         "rows_read": 2, "rows_valid": 2, "rows_with_errors": 0, "rows_with_warnings": 0, "rows_skipped": 0,
         "messages_gsm7": 2, "messages_ucs2": 0, "segments": 2, "leased_rows": 0, "scheduled_rows": 0,
-        "top_problems": [], "sent": 2, "scheduled": 0, "failed": 0, "unknown": 0,
-        "results": "<tmp>/c.results.csv", "interrupted": False,
+        "top_problems": [], "recipients": [{"country": "AU", "line": "mobile", "rows": 2}], "sends_at": "now",
+        "time_zone": "UTC", "cost": None, "currency": None,
+        "samples": [{"why": "first ready row", "row": 2, "to": "+61 412 000 000 · AU mobile", "text": "Hi Name0",
+                     "segments": 1}],
+        "dominant_problem": None, "sent": 2, "scheduled": 0, "failed": 0, "unknown": 0,
+        "results": "<tmp>/c.results.csv", "preview": "<tmp>/c.preview.csv", "to_send": 2, "segments_to_send": 2,
+        "cost_to_send": None, "host": "127.0.0.1:<port>", "property": "PS1", "interrupted": False,
     }
 
 
 CLEAN_SUMMARY = """\
-Checked <tmp>/c.csv (6 rows)
+Checked <tmp>/c.csv (6 rows); preview: <tmp>/c.preview.csv
   rows read                        6
   rows valid                       6
   rows with errors                 0
@@ -186,6 +224,12 @@ Checked <tmp>/c.csv (6 rows)
   total segments                   6
   leased rows (blank From)         6
   scheduled rows                   0
+  recipients                6 AU mobile
+  sends at                  now
+  estimated cost            not known: set --price, or [prices] in the config file
+  sample messages:
+    row 2 · +61 412 000 000 · AU mobile (first ready row, 1 segment)
+      Hi Name0
 """
 
 

@@ -143,15 +143,17 @@ def test_results_keep_the_sheet_and_keep_formulas_inert(sandbox, tmp_path, suffi
     assert result.exit_code == 1
     path = tmp_path / f"c.results{suffix}"
     results = read_results(path)
-    assert list(results[0]) == ["Mobile", "Name", "Note", "Status", "MessageSid", "SenderId", "Segments", "Error",
-                                "Attempts"]
+    assert list(results[0]) == ["Mobile", "Name", "Note", "Status", "MessageSid", "SenderId", "To", "Text",
+                                "Sends at", "Segments", "Error", "Attempts"]
     if suffix == ".csv":
         assert [r["Name"] for r in results] == ["'=HYPERLINK(\"http://evil\")", "'-2+3", "Ann"]
         assert [r["Note"] for r in results] == ["'@SUM(1)", "+61 412", "x"]
     else:
         assert [r["Name"] for r in results] == ["=HYPERLINK(\"http://evil\")", "-2+3", "Ann"]
         ws = openpyxl.load_workbook(path).active
-        assert all(c.data_type == "s" for row in ws.iter_rows() for c in row if c.value is not None)
+        assert not [c.coordinate for row in ws.iter_rows() for c in row if c.data_type == "f"]  # no live formula
+        assert [ws.cell(r, 2).data_type for r in (2, 3)] == ["s", "s"]  # "=HYPERLINK(...)" stays text
+        assert [ws.cell(r, 10).value for r in (2, 3, 4)] == [1, 1, 1]  # Segments are numbers
     assert [r["Mobile"] for r in results] == ["0412000001", "+61412000002", "bad"]
     assert [r["Status"] for r in results] == ["sent", "sent", "invalid"]
 
