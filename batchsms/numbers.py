@@ -1,4 +1,4 @@
-"""A number as it will be dialled: ``+61 412 345 678 · AU mobile``, for the preview's Will text column.
+"""A number as it will be dialled: ``AU mobile · +61 412 345 678``, for the preview's Will text column.
 
 Why not just ask phonenumbers: ``parse`` + ``format_number(INTERNATIONAL)`` +
 ``region_code_for_number`` + ``number_type`` cost ~39 µs a number (~19 µs without the parse),
@@ -69,9 +69,14 @@ class Dialled(NamedTuple):
 
     @property
     def label(self) -> str:
-        """``+61 412 345 678 · AU mobile``: what the preview's Will text column shows."""
+        """``AU mobile · +61 412 345 678``: what the preview's Will text column shows.
+
+        The kind comes first so that the text does not start with ``+``: in a CSV file a
+        cell starting with ``+`` and text is formula-like, and would get a ``'`` in front
+        (see :mod:`batchsms.cells`) — on every row of a preview.
+        """
         where = f"{self.region} " if self.region else ""
-        return f"{self.international} · {where}{self.kind}"
+        return f"{where}{self.kind} · {self.international}"
 
 
 def describe_slowly(e164: str) -> Dialled:
@@ -267,7 +272,7 @@ _DIALLER = Dialler()
 def describe(e164: str) -> Dialled:
     """``e164`` as it will be dialled: phonenumbers' INTERNATIONAL format, region and line type.
 
-    ``describe("+61412345678").label == "+61 412 345 678 · AU mobile"``. Exactly what
+    ``describe("+61412345678").label == "AU mobile · +61 412 345 678"``. Exactly what
     :func:`describe_slowly` (phonenumbers' public API) gives, at a fraction of the cost; cached
     by the text, so each distinct number is worked out once. Raises ValueError for text
     phonenumbers cannot read as an international number (an invalid but readable number is

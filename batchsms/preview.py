@@ -51,7 +51,7 @@ class Sample:
 
     why: str  # "first ready row", "longest", "with a warning"
     row: int
-    number: str  # "+61 412 345 678 · AU mobile"
+    number: str  # "AU mobile · +61 412 345 678"
     text: str
     segments: int
 

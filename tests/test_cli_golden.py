@@ -44,9 +44,9 @@ SUMMARY = """\
            1  warning  not-mobile
            1  warning  duplicate-recipient
   sample messages:
-    row 2 · +61 412 345 678 · AU mobile (first ready row, 1 segment)
+    row 2 · AU mobile · +61 412 345 678 (first ready row, 1 segment)
       Hi Ann
-    row 5 · +61 2 9876 5432 · AU landline (with a warning, 1 segment)
+    row 5 · AU landline · +61 2 9876 5432 (with a warning, 1 segment)
       Hi Dee
 """
 
@@ -55,8 +55,8 @@ PREVIEW_JSON = {
     "recipients": [{"country": "AU", "line": "mobile", "rows": 2}, {"country": "AU", "line": "landline", "rows": 1}],
     "sends_at": "now", "time_zone": "UTC", "cost": None, "currency": None,
     "samples": [
-        {"why": "first ready row", "row": 2, "to": "+61 412 345 678 · AU mobile", "text": "Hi Ann", "segments": 1},
-        {"why": "with a warning", "row": 5, "to": "+61 2 9876 5432 · AU landline", "text": "Hi Dee", "segments": 1},
+        {"why": "first ready row", "row": 2, "to": "AU mobile · +61 412 345 678", "text": "Hi Ann", "segments": 1},
+        {"why": "with a warning", "row": 5, "to": "AU landline · +61 2 9876 5432", "text": "Hi Dee", "segments": 1},
     ],
     "dominant_problem": None,
 }
@@ -128,7 +128,7 @@ Checked <tmp>/c.csv (1 row); report: <tmp>/c.report.csv; preview: <tmp>/c.previe
   sends at                  now
   estimated cost            not known: set --price, or [prices] in the config file
   sample messages:
-    row 2 · +61 412 345 678 · AU mobile (first ready row, 1 segment)
+    row 2 · AU mobile · +61 412 345 678 (first ready row, 1 segment)
       Hi Ann
 """
 
@@ -151,7 +151,7 @@ def test_send_plan_and_confirmation_declined(sandbox, tmp_path, monkeypatch):
         "Checked <tmp>/c.csv (5 rows); preview: <tmp>/c.preview.csv\n"
         + SUMMARY.replace("total segments                   3", "total segments                   7")
         .replace("(first ready row, 1 segment)\n      Hi Ann", f"(first ready row, 2 segments)\n      Hi Ann, {xs}"
-                 f"\n    row 6 · +61 412 345 678 · AU mobile (longest, 3 segments)\n      Hi Zoë, {xs}")
+                 f"\n    row 6 · AU mobile · +61 412 345 678 (longest, 3 segments)\n      Hi Zoë, {xs}")
         .replace("(with a warning, 1 segment)\n      Hi Dee", f"(with a warning, 2 segments)\n      Hi Dee, {xs}")
         + "  to send now: 3 messages (7 segments) from property PS1 via 127.0.0.1:<port>\n"
         "Send 3 messages (7 segments) from property PS1 via 127.0.0.1:<port>? [y/N]: n\n"
@@ -204,7 +204,7 @@ def test_send_json_of_a_clean_sheet_exits_0(sandbox, tmp_path):
         "messages_gsm7": 2, "messages_ucs2": 0, "segments": 2, "leased_rows": 0, "scheduled_rows": 0,
         "top_problems": [], "recipients": [{"country": "AU", "line": "mobile", "rows": 2}], "sends_at": "now",
         "time_zone": "UTC", "cost": None, "currency": None,
-        "samples": [{"why": "first ready row", "row": 2, "to": "+61 412 000 000 · AU mobile", "text": "Hi Name0",
+        "samples": [{"why": "first ready row", "row": 2, "to": "AU mobile · +61 412 000 000", "text": "Hi Name0",
                      "segments": 1}],
         "dominant_problem": None, "sent": 2, "scheduled": 0, "failed": 0, "unknown": 0,
         "results": "<tmp>/c.results.csv", "preview": "<tmp>/c.preview.csv", "to_send": 2, "segments_to_send": 2,
@@ -228,7 +228,7 @@ Checked <tmp>/c.csv (6 rows); preview: <tmp>/c.preview.csv
   sends at                  now
   estimated cost            not known: set --price, or [prices] in the config file
   sample messages:
-    row 2 · +61 412 000 000 · AU mobile (first ready row, 1 segment)
+    row 2 · AU mobile · +61 412 000 000 (first ready row, 1 segment)
       Hi Name0
 """
 

@@ -23,18 +23,18 @@ from batchsms.numbers import KINDS, Dialled, Dialler, describe, describe_slowly
 @pytest.mark.parametrize(
     ("e164", "label"),
     [
-        ("+61412345678", "+61 412 345 678 · AU mobile"),
-        ("+61298765432", "+61 2 9876 5432 · AU landline"),
-        ("+611800123456", "+61 1800 123 456 · AU toll-free"),
-        ("+61891621234", "+61 8 9162 1234 · CC landline"),  # +61 is shared with the Cocos Islands
-        ("+64211234567", "+64 21 123 4567 · NZ mobile"),
-        ("+14155552671", "+1 415-555-2671 · US landline or mobile"),
-        ("+16135550123", "+1 613-555-0123 · CA landline or mobile"),  # +1: the region by the full number
-        ("+441534123456", "+44 1534 123456 · JE landline"),
-        ("+77012345678", "+7 701 234 5678 · KZ mobile"),
-        ("+5491112345678", "+54 9 11 1234-5678 · AR mobile"),
-        ("+80012345678", "+800 1234 5678 · 001 toll-free"),  # non-geographic: phonenumbers' 001
-        ("+614123", "+61 4123 · invalid"),  # readable but not in use; no region for a shared code
+        ("+61412345678", "AU mobile · +61 412 345 678"),
+        ("+61298765432", "AU landline · +61 2 9876 5432"),
+        ("+611800123456", "AU toll-free · +61 1800 123 456"),
+        ("+61891621234", "CC landline · +61 8 9162 1234"),  # +61 is shared with the Cocos Islands
+        ("+64211234567", "NZ mobile · +64 21 123 4567"),
+        ("+14155552671", "US landline or mobile · +1 415-555-2671"),
+        ("+16135550123", "CA landline or mobile · +1 613-555-0123"),  # +1: the region by the full number
+        ("+441534123456", "JE landline · +44 1534 123456"),
+        ("+77012345678", "KZ mobile · +7 701 234 5678"),
+        ("+5491112345678", "AR mobile · +54 9 11 1234-5678"),
+        ("+80012345678", "001 toll-free · +800 1234 5678"),  # non-geographic: phonenumbers' 001
+        ("+614123", "invalid · +61 4123"),  # readable but not in use; no region for a shared code
     ],
 )
 def test_labels(e164, label):
@@ -238,7 +238,7 @@ def test_a_missing_private_name_leaves_every_number_to_phonenumbers(monkeypatch,
     assert not dialler.fast
     slow = Counting()
     monkeypatch.setattr(numbers, "describe_slowly", slow)
-    assert dialler.describe("+61412345678").label == "+61 412 345 678 · AU mobile"
+    assert dialler.describe("+61412345678").label == "AU mobile · +61 412 345 678"
     assert slow.calls == 1
     assert not Dialler(fast=False).fast and Dialler().fast
 

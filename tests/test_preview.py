@@ -38,7 +38,7 @@ def test_a_workbook_preview_shows_every_message_and_marks_the_cells_at_fault(tmp
     assert ws["A3"].font.b and ws.freeze_panes == "A4" and ws.auto_filter.ref.startswith("A3:")
     ann = [c.value for c in ws[4]]
     assert ann[:4] == [61412345678, "Ann", appointment, 3]  # the input's types survive
-    assert ann[4:] == ["+61 412 345 678 · AU mobile", "Hi Ann", 6, 1, "GSM-7", "now", 0.05, "ready", None]
+    assert ann[4:] == ["AU mobile · +61 412 345 678", "Hi Ann", 6, 1, "GSM-7", "now", 0.05, "ready", None]
     assert ws["C4"].is_date and ws["D4"].data_type == "n"
     bob = ws[5]
     assert [c.value for c in bob][4:12] == [None, "Hi Bob", 6, 1, "GSM-7", None, None, "error"]
@@ -66,9 +66,9 @@ def test_a_csv_preview_shows_send_times_in_the_run_zone_and_the_cost(tmp_path):
                                      {"country": "NZ", "line": "mobile", "rows": 1}]
     assert (figures["cost"], figures["currency"]) == ("0.11", "AUD")
     preview = read_results(tmp_path / "c.preview.csv")
-    assert [(r["Will text"], r["Sends at"], r["Cost"], r["Status"]) for r in preview] == [  # ' keeps + inert
-        ("'+61 412 345 678 · AU mobile", expected_when, "0.055", "ready"),
-        ("'+64 21 123 4567 · NZ mobile", "now", "0.055", "ready"),
+    assert [(r["Will text"], r["Sends at"], r["Cost"], r["Status"]) for r in preview] == [
+        ("AU mobile · +61 412 345 678", expected_when, "0.055", "ready"),
+        ("NZ mobile · +64 21 123 4567", "now", "0.055", "ready"),
     ]
 
 
