@@ -150,6 +150,18 @@ class Report:
             ],
         }
 
+    def summary_rows(self) -> list[tuple[str, object]]:
+        """The summary as (label, number) lines, for a workbook's Summary sheet."""
+        s = self.summary()
+        rows: list[tuple[str, object]] = [
+            ("Rows read", s["rows_read"]), ("Rows valid", s["rows_valid"]), ("Rows with errors", s["rows_with_errors"]),
+            ("Rows with warnings", s["rows_with_warnings"]), ("Rows skipped", s["rows_skipped"]),
+            ("Messages in GSM-7", s["messages_gsm7"]), ("Messages in UCS-2", s["messages_ucs2"]),
+            ("Segments", s["segments"]), ("Leased rows (blank From)", s["leased_rows"]),
+            ("Scheduled rows", s["scheduled_rows"]),
+        ]
+        return rows + [(f"Problem: {p['code']} ({p['severity']})", p["count"]) for p in s["top_problems"]]
+
     def write(self, path: str | Path) -> Path:
         """Write the issues as .csv, .xlsx or .json, chosen by the path's suffix."""
         path = Path(path)
@@ -161,5 +173,5 @@ class Report:
             path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
         else:
             tables.write_table(path, ISSUE_COLUMNS, (i.cells() for i in self.issues()), sheet="Report",
-                               csv_rows=(i.csv_cells() for i in self.issues()))
+                               csv_rows=(i.csv_cells() for i in self.issues()), summary=self.summary_rows())
         return path

@@ -111,5 +111,19 @@ def write_results(path: str | Path, sheet: Sheet, report: Report, entries: dict[
     preamble = sheet.preamble_values if sheet.preamble_values is not None else sheet.preamble
     tables.write_table(path, result_header(sheet, width), result_rows(sheet, report, entries, width, zone),
                        delimiter=sheet.delimiter or ",", sheet=sheet.sheet_name or "Results",
-                       preamble=preamble, mode=input_mode(sheet.path), status_column=width)
+                       preamble=preamble, mode=input_mode(sheet.path), status_column=width,
+                       summary=outcome_summary(report, entries))
     return path
+
+
+def outcome_summary(report: Report, entries: dict[int, Entry]) -> list[tuple[str, object]]:
+    """The results workbook's Summary sheet: rows by outcome, then the check's figures."""
+    counts: dict[str, int] = {}
+    when = lambda epoch: ""  # noqa: E731 - the status alone is counted here
+    for r in report.results:
+        status = str(outcome_cells(r, entries.get(r.row), when)[0])
+        counts[status] = counts.get(status, 0) + 1
+    order = [str(s) for s in (Status.SENT, Status.SCHEDULED, Status.FAILED, Status.UNKNOWN, Status.PENDING,
+                              Status.INVALID, Status.SKIPPED)]
+    rows: list[tuple[str, object]] = [(f"Rows {name}", counts[name]) for name in order if name in counts]
+    return rows + report.summary_rows()

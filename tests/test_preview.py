@@ -123,3 +123,16 @@ def test_results_say_what_was_sent_to_whom_and_when(sandbox, tmp_path):
     assert (row["Status"], row["To"], row["Text"], row["Segments"], row["Attempts"]) == (
         "scheduled", "+61412345678", "Hi Ann", "1", "1")
     assert row["Sends at"] == f"{when:%a} {when.day} {when:%b %Y} 09:00 AEDT"
+
+
+def test_results_and_report_workbooks_carry_a_summary_sheet(sandbox, tmp_path):
+    sheet = write_xlsx(tmp_path / "c.xlsx", contacts(3) + [["12345", "Bad", "idx"]])
+    result = send(sandbox, tmp_path, sheet, "--text", "Hi {{ Name }}", "--report", tmp_path / "r.xlsx")
+    assert result.exit_code == 1
+    results = openpyxl.load_workbook(tmp_path / "c.results.xlsx")
+    summary = dict(results["Summary"].iter_rows(values_only=True))
+    assert (summary["Rows sent"], summary["Rows invalid"], summary["Segments"]) == (3, 1, 3)
+    status = results.worksheets[0]["D2"]
+    assert status.value == "sent" and status.fill.fgColor.rgb.endswith("C6EFCE")
+    report = openpyxl.load_workbook(tmp_path / "r.xlsx")
+    assert dict(report["Summary"].iter_rows(values_only=True))["Problem: invalid-phone (error)"] == 1
