@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import fields as F
-from .check import CheckOptions, check
+from .check import CheckOptions, check, check_option_values
 from .client import Client
 from .clock import run_zone
 from .codes import MAYBE_SENT, Status
@@ -92,11 +92,13 @@ def _check_options(options: Options, header: Sequence[str], preferences: Prefere
     elif options.text is not None:
         template = MessageTemplate(options.text, header)
     suppress = load_optouts(options.suppress, options.country) if options.suppress is not None else frozenset()
-    return CheckOptions(
+    checked = CheckOptions(
         country=options.country, timezone=run_zone(options.timezone, preferences).key, template=template,
         defaults={k: v for k, v in options.defaults.items() if v}, max_segments=options.max_segments,
         dedupe=options.dedupe, suppress=suppress, now=options.now,
     )
+    check_option_values(checked)
+    return checked
 
 
 def load_sheet(path: str | Path, options: Options) -> Sheet:

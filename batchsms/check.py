@@ -64,6 +64,51 @@ class Source(NamedTuple):
     rule: Callable[[str], tuple[object, tuple[Problem, ...] | list[Problem]]] | None  # None: passed through
 
 
+Rule = Callable[[str], tuple[object, tuple[Problem, ...] | list[Problem]]]
+
+
+def field_rules(book: PhoneBook, zone: ZoneInfo, now: float) -> dict[str, Rule | None]:
+    """Every field's rule bound to a phone book, a time zone and a clock (None: passed through as it is)."""
+    return {
+        F.TO: partial(rules.check_to, book=book),
+        F.FROM: lambda v: rules.check_from(v, book),
+        F.SCHEDULE: lambda v: rules.check_schedule(v, zone, now),
+        F.DELIVERY_RECEIPT: lambda v: rules.check_bool(v, F.DELIVERY_RECEIPT),
+        F.DR_WEBHOOK_URI: lambda v: rules.check_url(v, F.DR_WEBHOOK_URI),
+        F.DR_WEBHOOK_METHOD: lambda v: rules.check_method(v, F.DR_WEBHOOK_METHOD),
+        F.EXTERNAL_ID: None,  # any text: passed through without a call
+        F.FORWARD_TO_SMS: lambda v: rules.check_forward_to_sms(v, book),
+        F.FORWARD_FROM_SMS: lambda v: rules.check_forward_from_sms(v, book),
+        F.FORWARD_TO_EMAIL: lambda v: rules.check_email(v, F.FORWARD_TO_EMAIL),
+        F.FORWARD_FROM_EMAIL: lambda v: rules.check_email(v, F.FORWARD_FROM_EMAIL),
+        F.WEBHOOK_URI: lambda v: rules.check_url(v, F.WEBHOOK_URI),
+        F.WEBHOOK_METHOD: lambda v: rules.check_method(v, F.WEBHOOK_METHOD),
+    }
+
+
+def check_option_values(options: CheckOptions) -> None:
+    """The options that give a field to every row, checked once, as options.
+
+    ``--schedule soon`` is one clear line (exit 2) before the sheet is checked, not an error
+    on every row of a column that would be named ``--schedule``. A value that is valid but
+    worth a warning (a schedule within the last hour) is left to the rows, which say so.
+    """
+    try:
+        book = PhoneBook(options.country)
+    except ValueError as exc:
+        raise ConfigError(f"--country: {exc}") from None
+    bound = field_rules(book, options.zone(), options.now if options.now is not None else time.time())
+    for api_field, value in options.defaults.items():
+        rule = bound.get(api_field)
+        if rule is None or not value.strip():
+            continue
+        _, problems = rule(value.strip())
+        errors = [p for p in problems if p.severity == ERROR]
+        if errors:
+            option = F.OPTION_FOR_FIELD.get(api_field, api_field)
+            raise ConfigError(f"{option} {value.strip()[:80]!r}: {errors[0].message}")
+
+
 class RowChecker:
     """Checks single rows of one sheet; holds what is worked out once per run."""
 
@@ -103,24 +148,9 @@ class RowChecker:
         self.render_plain = self.template.render_plain if self.template is not None else None
         self.needs_cross_check = any(f in (F.FROM, F.DELIVERY_RECEIPT) for f, *_ in self.sources)
 
-    def _rule(self, api_field: str) -> Callable[[str], tuple[object, tuple[Problem, ...] | list[Problem]]] | None:
+    def _rule(self, api_field: str) -> Rule | None:
         """The rule for one field, bound to this run's phone book, time zone and clock."""
-        book, zone, now = self.book, self.zone, self.now
-        return {
-            F.TO: partial(rules.check_to, book=book),
-            F.FROM: lambda v: rules.check_from(v, book),
-            F.SCHEDULE: lambda v: rules.check_schedule(v, zone, now),
-            F.DELIVERY_RECEIPT: lambda v: rules.check_bool(v, F.DELIVERY_RECEIPT),
-            F.DR_WEBHOOK_URI: lambda v: rules.check_url(v, F.DR_WEBHOOK_URI),
-            F.DR_WEBHOOK_METHOD: lambda v: rules.check_method(v, F.DR_WEBHOOK_METHOD),
-            F.EXTERNAL_ID: None,  # any text: passed through without a call
-            F.FORWARD_TO_SMS: lambda v: rules.check_forward_to_sms(v, book),
-            F.FORWARD_FROM_SMS: lambda v: rules.check_forward_from_sms(v, book),
-            F.FORWARD_TO_EMAIL: lambda v: rules.check_email(v, F.FORWARD_TO_EMAIL),
-            F.FORWARD_FROM_EMAIL: lambda v: rules.check_email(v, F.FORWARD_FROM_EMAIL),
-            F.WEBHOOK_URI: lambda v: rules.check_url(v, F.WEBHOOK_URI),
-            F.WEBHOOK_METHOD: lambda v: rules.check_method(v, F.WEBHOOK_METHOD),
-        }[api_field]
+        return field_rules(self.book, self.zone, self.now)[api_field]
 
     def check(self, index: int) -> RowResult:
         """The verdict on ``sheet.rows[index]`` (the hot loop of a million-row check: keep it lean)."""

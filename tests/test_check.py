@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from batchsms import Options, check_sheet
-from batchsms.errors import SheetError
+from batchsms.errors import ConfigError, SheetError
 from batchsms.optouts import load_optouts
 
 from .helpers import write_csv, write_xlsx
@@ -47,8 +47,15 @@ def test_cell_wins_over_batch_default_and_defaults_fill_blanks(tmp_path):
 
 
 def test_issue_names_the_option_when_the_value_came_from_it(tmp_path):
-    report = run(tmp_path, [["To", "Text"], ["0412345678", "a"]], defaults={"From": "Way Too Long Name"})
-    assert flat(report) == [(2, "--from", "error", "invalid-sender")]
+    report = run(tmp_path, [["To", "Text"], ["+1 415 555 2671", "a"]], defaults={"From": "CityDental"})
+    assert flat(report) == [(2, "--from", "warning", "alphanumeric-sender-us")]
+
+
+def test_a_bad_option_value_is_one_error_not_one_per_row(tmp_path):
+    with pytest.raises(ConfigError, match=r"^--from 'Way Too Long Name': From is not a valid sender ID: it is 17"):
+        run(tmp_path, [["To", "Text"], ["0412345678", "a"]] * 50, defaults={"From": "Way Too Long Name"})
+    with pytest.raises(ConfigError, match=r"^--schedule 'soon': not a time"):
+        run(tmp_path, [["To", "Text"], ["0412345678", "a"]], defaults={"Schedule": "soon"})
 
 
 def test_lease_only_fields_with_a_sender_are_errors(tmp_path):
