@@ -146,6 +146,11 @@ class RowChecker:
         self.max_segments = options.max_segments
         # A plain-substitution template renders with one call and cannot fail: skip the wrappers.
         self.render_plain = self.template.render_plain if self.template is not None else None
+        # Variables printed bare ({{ Name }}) are looked at for empty cells: None when there are none.
+        self.blank_variables = None
+        if self.template is not None and self.template.blank_variables([" "] * len(sheet.header)):
+            self.blank_variables = self.template.blank_variables
+        self.column_of_variable = self.template.columns_of_variables() if self.template is not None else {}
         self.needs_cross_check = any(f in (F.FROM, F.DELIVERY_RECEIPT) for f, *_ in self.sources)
 
     def _rule(self, api_field: str) -> Rule | None:
@@ -194,6 +199,10 @@ class RowChecker:
             if problems:
                 issues.extend([Issue(row, self.text_label, text, *p) for p in problems])
             body[F.TEXT] = text
+            if self.blank_variables is not None:
+                blanks = self.blank_variables(cells)
+                if blanks:
+                    self._blank_issues(blanks, text, row, issues)
         if cross_check:
             self._cross_field(body, labels, row, issues)
             if body.get(F.FROM) == "":
@@ -212,6 +221,16 @@ class RowChecker:
             code = C.MISSING_VARIABLE if isinstance(exc, MissingVariable) else C.TEMPLATE_ERROR
             issues.append(Issue.of(row, self.text_label, "", code, str(exc)))
             return None
+
+    def _blank_issues(self, blanks: list[str], text: str, row: int, issues: list[Issue]) -> None:
+        """A warning per variable that printed nothing: the customer would read "Hi , …"."""
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        for name in blanks:
+            issues.append(Issue.of(
+                row, self.column_of_variable.get(name, name), "", C.EMPTY_VARIABLE,
+                f"{{{{ {name} }}}} is empty on this row, so the text reads \"{shown}\"; fill the cell, or "
+                f"write {{{{ {name} | default(\"there\", true) }}}} in the template",
+            ))
 
     @staticmethod
     def _cross_field(body: dict, labels: dict, row: int, issues: list[Issue]) -> None:

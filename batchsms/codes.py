@@ -122,6 +122,8 @@ AVOIDABLE_UCS2 = _code("avoidable-ucs2", WARNING, "look-alike characters alone f
                        "replace curly quotes, long dashes and special spaces with plain ones")
 MISSING_VARIABLE = _code("missing-variable", ERROR, "the template uses a column the sheet does not have",
                          "correct the name in the template, or add the column")
+EMPTY_VARIABLE = _code("empty-variable", WARNING, "a variable the text prints is empty on this row (\"Hi , ...\")",
+                        "fill the cell, or give a fallback: {{ First_Name | default(\"there\", true) }}")
 TEMPLATE_ERROR = _code("template-error", ERROR, "the template failed on this row",
                        "fix the template or the row's values as the message says")
 # --- Schedule

@@ -30,6 +30,7 @@ some rows makes those rows errors (:class:`RenderError`).
 
 from __future__ import annotations
 
+import difflib
 import math
 import operator
 import re
@@ -108,15 +109,30 @@ def variable_names(header: Sequence[str]) -> list[tuple[int, str]]:
     return pairs
 
 
-class MissingVariable(Exception):
-    """A template used a variable the row does not have."""
+def closest_name(name: str, candidates: Sequence[str]) -> str | None:
+    """The candidate a person most likely meant by ``name`` (case, spaces and small typos), or None."""
+    folded = {c.casefold().replace(" ", "_"): c for c in candidates}
+    if name.casefold() in folded:
+        return folded[name.casefold()]
+    found = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.75)
+    return folded[found[0]] if found else None
 
-    def __init__(self, name: str, columns: Sequence[str]) -> None:
+
+class MissingVariable(Exception):
+    """A template used a variable the row does not have; the message suggests the closest column."""
+
+    def __init__(self, name: str, columns: Sequence[str], variables: Sequence[str] = ()) -> None:
         self.name = name
-        shown = ", ".join(repr(c) for c in columns)
-        super().__init__(
-            f"the template uses {{{{ {name} }}}} but there is no such column; the columns are {shown}"
-        )
+        shown = ", ".join(repr(c) for c in columns[:12])
+        if len(columns) > 12:
+            shown += f" and {len(columns) - 12} more"
+        guess = closest_name(name, list(variables) or list(columns))
+        message = f"the template uses {{{{ {name} }}}} but there is no such column"
+        if guess:
+            message += f"; did you mean {{{{ {guess} }}}}? (the columns are {shown})"
+        else:
+            message += f"; the columns are {shown}"
+        super().__init__(message)
 
 
 class RenderError(Exception):
@@ -678,12 +694,14 @@ class MessageTemplate:
         try:
             tree = self._env.parse(source)
             self._plain_parts = self._plain_substitution(tree)
+            self._bare = self._bare_variables(tree)
             tree = _Guard(self._self_alias).visit(tree)
             tree.set_environment(self._env)
             code = self._env.compile(tree, filename=name)
             self._template = self._env.template_class.from_code(self._env, code, self._env.make_globals(None))
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(f"{name}:{exc.lineno}: template syntax error: {exc.message}") from exc
+            raise TemplateError(f"{name}:{exc.lineno}: template syntax error: {exc.message}"
+                                f"{self._syntax_hint(source, exc)}") from exc
         except (RecursionError, MemoryError, SyntaxError) as exc:
             raise TemplateError(
                 f"{name}: the template is nested too deeply to compile ({type(exc).__name__}); simplify it"
@@ -692,6 +710,39 @@ class MessageTemplate:
         self.render_plain = _plain_renderer(*self._plain_parts) if self._plain_parts else None
         if self.render_plain is None:
             self._trial()
+
+    def _syntax_hint(self, source: str, exc: jinja2.TemplateSyntaxError) -> str:
+        """``{{ First Name }}`` is a syntax error to Jinja: say which variable the person meant."""
+        for match in re.finditer(r"\{\{\s*([^{}|]+?)\s*\}\}", source):
+            words = match.group(1)
+            if " " in words and not re.search(r"[^\w ]", words):
+                meant = identifier_for(words)
+                if meant and meant in {n for _, n in self._pairs}:
+                    return f"; did you mean {{{{ {meant} }}}}? A column whose header has spaces is written with _"
+        return ""
+
+    def blank_variables(self, cells: Sequence[str]) -> list[str]:
+        """The variables printed as they are (``{{ First_Name }}``) whose cell is empty on this row.
+
+        Such a row reads "Hi , …". A variable behind a filter or inside a tag (``default``,
+        ``if``) is the template's own business and is not named.
+        """
+        return [name for index, name in self._bare if not cells[index].strip()] if self._bare else []
+
+    def columns_of_variables(self) -> dict[str, str]:
+        """Each variable name and the header of the column it reads."""
+        return {name: self.header[index] for index, name in self._pairs}
+
+    def _bare_variables(self, tree: nodes.Template) -> list[tuple[int, str]]:
+        """The columns printed bare at the template's top level: ``{{ Name }}`` outside any tag."""
+        index_of = {name: index for index, name in self._pairs}
+        bare: dict[str, int] = {}
+        for node in tree.body:
+            if isinstance(node, nodes.Output):
+                for part in node.nodes:
+                    if isinstance(part, nodes.Name) and part.ctx == "load" and part.name in index_of:
+                        bare.setdefault(part.name, index_of[part.name])
+        return [(index, name) for name, index in bare.items()]
 
     def _plain_substitution(self, tree: nodes.Template) -> tuple[list[str], list[int]] | None:
         """The literal texts and column indexes of a template that only puts columns into text.
@@ -765,7 +816,7 @@ class MessageTemplate:
         except jinja2.UndefinedError as exc:
             match = re.search(r"'([^']+)' is undefined", str(exc))
             if match:
-                raise MissingVariable(match.group(1), self.header) from None
+                raise MissingVariable(match.group(1), self.header, [n for _, n in self._pairs]) from None
             raise RenderError(f"template error: {exc}") from None
         except jinja2.TemplateError as exc:
             raise RenderError(f"template error: {exc}") from None

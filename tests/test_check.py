@@ -176,3 +176,15 @@ def test_excel_date_cells_feed_the_schedule(tmp_path):
     report = check_sheet(path, Options(now=NOW, timezone="Australia/Sydney"))
     expected = int(dt_.datetime(2026, 11, 26, 22, 30, tzinfo=dt_.timezone.utc).timestamp())
     assert report.results[0].body["Schedule"] == expected
+
+
+def test_an_empty_variable_is_a_warning_naming_the_column(tmp_path):
+    report = run(tmp_path, [["To", "First Name"], ["0412345678", ""], ["0412345679", "Bo"]],
+                 text="Hi {{ First_Name }}, see you soon")
+    assert flat(report) == [(2, "First Name", "warning", "empty-variable")]
+    assert report.results[0].issues[0].message == (
+        '{{ First_Name }} is empty on this row, so the text reads "Hi , see you soon"; fill the cell, or '
+        'write {{ First_Name | default("there", true) }} in the template')
+    fallback = run(tmp_path, [["To", "First Name"], ["0412345678", ""]],
+                   text='Hi {{ First_Name | default("there", true) }}')
+    assert flat(fallback) == [] and fallback.results[0].body["Text"] == "Hi there"

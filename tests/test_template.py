@@ -82,3 +82,17 @@ def test_fast_substitution_is_used_for_plain_templates():
     assert plain is not None and plain(["Ann", "x", "y"]) == "Hi Ann!"
     assert MessageTemplate("Hi {{ First_Name | upper }}", HEADER).render_plain is None
     assert MessageTemplate("Hi {{ Nope }}", HEADER).render_plain is None  # Jinja reports the missing variable
+
+
+def test_a_misspelt_variable_suggests_the_column_meant():
+    t = MessageTemplate("Hi {{ first_name }}", HEADER)
+    with pytest.raises(MissingVariable, match=r"did you mean \{\{ First_Name \}\}\?"):
+        t.render(["Ann", "0412", "x", "y"])
+    with pytest.raises(TemplateError, match=r"did you mean \{\{ First_Name \}\}\? A column whose header has spaces"):
+        MessageTemplate("Hi {{ First Name }}", HEADER)
+
+
+def test_blank_variables_are_those_printed_bare_with_an_empty_cell():
+    t = MessageTemplate("Hi {{ First_Name }} at {{ Clinic }}{% if Mobile %}{{ Mobile }}{% endif %}", HEADER)
+    assert t.blank_variables(["", "", "x", " "]) == ["First_Name", "Clinic"]
+    assert MessageTemplate('Hi {{ First_Name | default("there", true) }}', HEADER).blank_variables([""] * 4) == []
