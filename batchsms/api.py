@@ -58,7 +58,7 @@ class Options:
     template: str | Path | None = None
     text: str | None = None
     sheet: str | None = None  # workbook sheet name (default: the first visible one)
-    header_row: int = 1
+    header_row: int | None = None  # None: row 1, or the first row naming a recipient below a title/blank rows
     encoding: str | None = None
     delimiter: str | None = None
     columns: Sequence[tuple[str, str]] = ()  # (API field, header) mappings that win over header names

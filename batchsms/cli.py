@@ -110,8 +110,8 @@ def check_options(func):
                      help="Jinja2 template file for the message text; columns are variables."),
         click.option("--text", "text_source", help="The message text as an inline Jinja2 template."),
         click.option("--sheet", "sheet_name", help="Workbook sheet to read (default: the first visible one)."),
-        click.option("--header-row", type=int, default=1, show_default=True,
-                     help="Row number of the header, for sheets with a title above it."),
+        click.option("--header-row", type=int,
+                     help="Row number of the header (default: row 1, or found below a title or blank rows)."),
         click.option("--encoding", help="CSV encoding, if detection gets it wrong (e.g. cp1252)."),
         click.option("--delimiter", help="CSV delimiter, if detection gets it wrong."),
         click.option("--column", "columns", multiple=True, callback=parse_column, metavar="FIELD=HEADER",
@@ -202,9 +202,14 @@ def print_summary(report: Report, as_json: bool, extra: dict | None = None, prev
         summary.update(preview.figures())
     if extra:
         summary.update(extra)
+    sheet = report.sheet
+    if sheet is not None and sheet.header_detected:
+        summary["header_row"] = sheet.header_row
     if as_json:
         click.echo(json.dumps(summary))
         return summary
+    if sheet is not None and sheet.header_detected:
+        click.echo(f"  header found on row {sheet.header_row}; --header-row {sheet.header_row} to be explicit")
     if preview is not None and preview.dominant is not None:
         severity, code, rows = preview.dominant
         first = next(i for i in report.issues() if i.code == code)

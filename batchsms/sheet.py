@@ -79,6 +79,7 @@ class Sheet:
     delimiter: str | None = None
     sheet_name: str | None = None
     header_row: int = 1
+    header_detected: bool = False  # the header is not on row 1 and was found there (title or blank rows above)
     columns: dict[str, int] = field(default_factory=dict)  # API field -> column index
     preamble: list[list[str]] = field(default_factory=list)  # rows above the header, as they are
     raw_header: list[str] = field(default_factory=list)  # the header row as it is in the file
@@ -653,7 +654,7 @@ def load(
     path: str | Path,
     *,
     sheet: str | None = None,
-    header_row: int = 1,
+    header_row: int | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
     columns: Sequence[tuple[str, str]] = (),
@@ -671,9 +672,9 @@ def load(
     return result
 
 
-def _load(path: Path, sheet: str | None, header_row: int, encoding: str | None, delimiter: str | None,
+def _load(path: Path, sheet: str | None, header_row: int | None, encoding: str | None, delimiter: str | None,
           columns: Sequence[tuple[str, str]]) -> Sheet:
-    if header_row < 1:
+    if header_row is not None and header_row < 1:
         raise SheetError(f"--header-row must be 1 or more, not {header_row}")
     workbook_guard.regular_file(path)
     suffix = path.suffix.lower()
@@ -691,6 +692,9 @@ def _load(path: Path, sheet: str | None, header_row: int, encoding: str | None, 
         csv_file = read_csv(path, encoding, delimiter)
         records, enc, delim, troubles = csv_file.records, csv_file.encoding, csv_file.delimiter, csv_file.troubles
         kind = "csv"
+    detected = header_row is None
+    if header_row is None:
+        header_row = find_header_row(records, columns)
     if len(records) < header_row:
         raise SheetError(f"{path}: has no row {header_row} to use as the header (it has {len(records)} rows)")
     for trouble in troubles:
@@ -727,7 +731,8 @@ def _load(path: Path, sheet: str | None, header_row: int, encoding: str | None, 
     result = Sheet(path, header, rows, numbers, kind, enc, delim, sheet_name, header_row,
                    preamble=records[:header_row - 1], raw_header=list(records[header_row - 1]),
                    problems=problems, hidden_rows=hidden, values=values,
-                   preamble_values=typed[:header_row - 1] if typed is not None else None)
+                   preamble_values=typed[:header_row - 1] if typed is not None else None,
+                   header_detected=detected and header_row != 1)
     result.columns = map_columns(result, columns)
     return result
 
@@ -742,6 +747,28 @@ def listed_names(names: Sequence[str], limit: int = 12, width: int = 40, hidden:
              for n in names[:limit]]
     more = len(names) - limit
     return ", ".join(shown) + (f" and {more:,} more" if more > 0 else "")
+
+
+#: How far down a sheet the header is looked for when --header-row is not given.
+HEADER_SEARCH_ROWS = 20
+
+
+def find_header_row(records: Sequence[Sequence[str]], explicit: Sequence[tuple[str, str]] = ()) -> int:
+    """The row that holds the header when the user did not say (``--header-row``).
+
+    Row 1, unless the rows above the header are blank lines or a title (at most one filled
+    cell each) and a later row among the first few names a recipient column (``Mobile``,
+    ``To``, … or the header given by ``--column To=…``): a person sees a title and a
+    header, and so does this. Anything else is row 1, as before.
+    """
+    recipient_keys = {header_key(h) for f, h in explicit if canonical_field(f) == TO}
+    for number, record in enumerate(records[:HEADER_SEARCH_ROWS], start=1):
+        filled = [c for c in record if c.strip()]
+        if any(field_for_header(c) == TO or header_key(c) in recipient_keys for c in filled):
+            return number
+        if len(filled) > 1:  # a row of several cells that names no recipient: no guessing
+            return 1
+    return 1
 
 
 def map_columns(sheet: Sheet, explicit: Sequence[tuple[str, str]]) -> dict[str, int]:

@@ -109,3 +109,27 @@ def test_broken_workbook(tmp_path):
     path.write_bytes(b"not a zip")
     with pytest.raises(SheetError, match="broken.xlsx: not a readable workbook"):
         load(path)
+
+
+def test_a_title_and_blank_rows_above_the_header_are_found(tmp_path):
+    from click.testing import CliRunner
+
+    from batchsms.cli import main
+
+    path = write_csv(tmp_path / "c.csv", [["Spring campaign"], [], ["Mobile", "Name"], ["0412345678", "Ann"]])
+    sheet = load(path)
+    assert (sheet.header_row, sheet.header, sheet.header_detected) == (3, ["Mobile", "Name"], True)
+    assert sheet.row_numbers == [4] and sheet.preamble == [["Spring campaign"], []]
+    result = CliRunner().invoke(main, ["check", str(path), "--text", "Hi {{ Name }}"])
+    assert result.exit_code == 0
+    assert result.output.splitlines()[1] == "  header found on row 3; --header-row 3 to be explicit"
+    with pytest.raises(SheetError, match=r"columns: 'Spring campaign'"):  # an explicit row is taken as given
+        load(path, header_row=1)
+
+
+def test_a_header_on_row_1_is_not_second_guessed(tmp_path):
+    one_column = load(write_csv(tmp_path / "a.csv", [["Number"], ["0412345678"]]))
+    assert (one_column.header_row, one_column.header_detected) == (1, False)
+    no_recipient = write_csv(tmp_path / "b.csv", [["Title"], ["Phone Nbr", "Name"], ["0412345678", "Ann"]])
+    with pytest.raises(SheetError, match="no recipient column"):
+        load(no_recipient)
