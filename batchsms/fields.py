@@ -73,9 +73,32 @@ RECIPIENT_ALIASES: tuple[str, ...] = (
 )
 
 
+#: Unicode format characters (category Cf): zero-width spaces and joiners, word joiners, BOMs,
+#: direction marks, the Mongolian vowel separator. Invisible, and pasted into headers every day.
+#: Written out as ranges (Unicode 14, Python 3.11): computing it from unicodedata at import took 0.28 s.
+#: tests/test_invisible.py checks it against unicodedata.
+FORMAT_RANGES = (
+    (0x00AD, 0x00AD), (0x0600, 0x0605), (0x061C, 0x061C), (0x06DD, 0x06DD), (0x070F, 0x070F), (0x0890, 0x0891),
+    (0x08E2, 0x08E2), (0x180E, 0x180E), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x2064), (0x2066, 0x206F),
+    (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFB), (0x110BD, 0x110BD), (0x110CD, 0x110CD), (0x13430, 0x13438),
+    (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0001, 0xE0001), (0xE0020, 0xE007F),
+)
+_FORMAT_CHARACTERS = dict.fromkeys(c for low, high in FORMAT_RANGES for c in range(low, high + 1))
+
+
+def visible(text: str) -> str:
+    """``text`` without Unicode format characters (zero-width spaces, BOMs, joiners …)."""
+    return text.translate(_FORMAT_CHARACTERS) if not text.isascii() else text
+
+
+def clean_header(header: str) -> str:
+    """A header as a person reads it: no format characters, no surrounding (Unicode) whitespace."""
+    return visible(header).strip()
+
+
 def header_key(header: str) -> str:
-    """Case-, space- and underscore-insensitive key: ``'Mobile Number'`` → ``'mobilenumber'``."""
-    return re.sub(r"[\s_\-]+", "", header).casefold()
+    """Case-, space-, underscore- and invisible-insensitive key: ``'Mobile Number'`` → ``'mobilenumber'``."""
+    return re.sub(r"[\s_\-]+", "", visible(header)).casefold()
 
 
 _FIELD_BY_KEY = {header_key(f): f for f in FIELDS}

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar
 
 from . import codes, workbook_guard
 from .errors import SheetError
-from .fields import FIELDS, TO, canonical_field, field_for_header, header_key
+from .fields import FIELDS, TO, canonical_field, clean_header, field_for_header, header_key
 from .perf import gc_paused
 
 if TYPE_CHECKING:
@@ -703,7 +703,7 @@ def _load(path: Path, sheet: str | None, header_row: int | None, encoding: str |
             raise SheetError(f"{path}: row {trouble.record + 1} ({where}) opens a quote that swallows the "
                              f"{trouble.absorbed:,} line{'s' * (trouble.absorbed != 1)} after it into one cell; "
                              'remove the stray " or close the quote where the cell ends')
-    header = [h.strip() for h in records[header_row - 1]]
+    header = [clean_header(h) for h in records[header_row - 1]]
     while header and not header[-1]:
         header.pop()
     if not header:
@@ -763,7 +763,7 @@ def find_header_row(records: Sequence[Sequence[str]], explicit: Sequence[tuple[s
     """
     recipient_keys = {header_key(h) for f, h in explicit if canonical_field(f) == TO}
     for number, record in enumerate(records[:HEADER_SEARCH_ROWS], start=1):
-        filled = [c for c in record if c.strip()]
+        filled = [c for c in record if clean_header(c)]
         if any(field_for_header(c) == TO or header_key(c) in recipient_keys for c in filled):
             return number
         if len(filled) > 1:  # a row of several cells that names no recipient: no guessing
@@ -813,11 +813,14 @@ def map_columns(sheet: Sheet, explicit: Sequence[tuple[str, str]]) -> dict[str, 
 
 
 def find_header(sheet: Sheet, header: str) -> int | None:
-    """The index of ``header``: exact match first, then ignoring case and surrounding spaces."""
+    """The index of ``header``: exact match first, then ignoring case, then as header names match."""
+    header = clean_header(header)
     if header in sheet.header:
         return sheet.header.index(header)
-    folded = header.strip().casefold()
+    folded = header.casefold()
     for index, h in enumerate(sheet.header):
         if h.casefold() == folded:
             return index
-    return None
+    key = header_key(header)  # then as header names are matched: spaces of any kind, _ and - aside
+    matches = [index for index, h in enumerate(sheet.header) if header_key(h) == key]
+    return matches[0] if len(matches) == 1 else None
