@@ -39,16 +39,20 @@ import traceback
 import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import jinja2
-from jinja2 import nodes, pass_context
+from jinja2 import nodes, pass_context, pass_environment
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import _PassArg
 from jinja2.visitor import NodeTransformer
 
+from . import dates
 from .errors import TemplateError
+
+if TYPE_CHECKING:
+    from babel import Locale
 
 _NOT_IDENT = re.compile(r"\W+")
 
@@ -69,6 +73,11 @@ MAX_JSON_INDENT = 64
 
 # Internal filters the AST pass inserts (names no template would use; calling them is harmless anyway).
 _LOOP, _CONCAT, _EMIT = "batchsms_loop_round", "batchsms_concat", "batchsms_emit"
+# The date filters, and the keyword the AST pass gives them: the expression they print, for error messages.
+_DATE_FILTERS = frozenset({"date", "time"})
+_SHOWN = "batchsms_shown"
+#: The country whose locale a template prints dates in when it is given none (the CLI's --country default).
+DEFAULT_COUNTRY = "AU"
 # What Jinja itself passes to macros it calls (its loop and block variables): not the template's values.
 _JINJA_KWARGS = frozenset({"_loop_vars", "_block_vars", "caller"})
 # printf-style conversions (for ``%`` and the ``format`` filter): their width and precision.
@@ -435,6 +444,20 @@ def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     return bounded
 
 
+@pass_environment
+def _date_filter(env: BoundedEnvironment, value: Any, pattern: Any = dates.DEFAULT_DATE_PATTERN,
+                 batchsms_shown: str = "the date filter") -> str:
+    """``{{ Appointment | date("EEE d MMM") }}`` → ``Thu 3 Dec``, in the template's locale (see :mod:`.dates`)."""
+    return dates.format_date(value, pattern, env.date_style, shown=batchsms_shown)
+
+
+@pass_environment
+def _time_filter(env: BoundedEnvironment, value: Any, pattern: Any = None,
+                 batchsms_shown: str = "the time filter") -> str:
+    """``{{ Appointment | time }}`` → ``9:30am``, in the template's locale (see :mod:`.dates`)."""
+    return dates.format_time(value, pattern, env.date_style, shown=batchsms_shown)
+
+
 @pass_context
 def _loop_rounds(context: Context, iterable: Iterable[Any]) -> Iterator[Any]:
     """Wraps every ``{% for %}``'s iterable: each round is a step of the budget."""
@@ -488,6 +511,26 @@ class _Guard(NodeTransformer):
     def __init__(self, alias: str | None) -> None:
         self.alias = alias
         self.depth = 0  # inside a loop, macro or call block: output there may repeat
+        self.dated = False  # the template uses the date or time filter
+        self.patterns: list[tuple[int, Any]] = []  # (line, pattern) each constant date pattern
+
+    def visit_Filter(self, node: nodes.Filter) -> nodes.Filter:
+        """The date filters are told the expression they print, so a bad cell's error can name it.
+
+        ``{{ Appointment | date }}`` becomes ``{{ Appointment | date(batchsms_shown="{{ Appointment | date }}") }}``.
+        """
+        if node.name not in _DATE_FILTERS:
+            return cast(nodes.Filter, self.generic_visit(node))
+        self.dated = True
+        shown = f"{{{{ {_source(node.node)} | {node.name} }}}}" if node.node is not None else f"the {node.name} filter"
+        keywords = cast(list[nodes.Keyword], node.kwargs)  # Jinja annotates them as Pair; its parser makes Keyword
+        pattern = node.args[0] if node.args else next((k.value for k in keywords if k.key == "pattern"), None)
+        if isinstance(pattern, nodes.Const):
+            self.patterns.append((node.lineno, pattern.value))
+        node = cast(nodes.Filter, self.generic_visit(node))
+        if all(k.key != _SHOWN for k in keywords):  # given twice, Python would refuse the compiled call
+            keywords.append(nodes.Keyword(_SHOWN, nodes.Const(shown, lineno=node.lineno), lineno=node.lineno))
+        return node
 
     def _filter(self, node: nodes.Expr, name: str, lineno: int) -> nodes.Filter:
         return nodes.Filter(node, name, [], [], None, None, lineno=lineno)
@@ -528,6 +571,22 @@ class _Guard(NodeTransformer):
         return node
 
 
+def _source(node: nodes.Node | None) -> str:
+    """The template text an expression was most likely written as (Jinja keeps lines, not columns)."""
+    if isinstance(node, nodes.Name):
+        return node.name
+    if isinstance(node, nodes.Const):
+        return repr(node.value)
+    if isinstance(node, nodes.Getitem):
+        return f"{_source(node.node)}[{_source(node.arg)}]"
+    if isinstance(node, nodes.Getattr):
+        return f"{_source(node.node)}.{node.attr}"
+    if isinstance(node, nodes.Filter):
+        args = "(…)" if node.args or node.kwargs else ""
+        return f"{_source(node.node)} | {node.name}{args}"
+    return "…"
+
+
 class _BoundedContext(Context):
     """A render's context: it carries that render's budget (a fresh one for every row)."""
 
@@ -541,19 +600,38 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
 
     ``intercepted_binops`` routes ``*``, ``**``, ``+`` and ``%`` through :meth:`call_binop`
     (and Jinja never folds an intercepted operator while compiling); every call goes
-    through :meth:`call`; filters are wrapped by :func:`_bounded_filter`.
+    through :meth:`call`; filters are wrapped by :func:`_bounded_filter`, batchsms's own
+    ``date`` and ``time`` (:mod:`.dates`) as much as Jinja's.
     """
 
     intercepted_binops = frozenset({"*", "**", "+", "%"})
     context_class = _BoundedContext
 
-    def __init__(self) -> None:
+    def __init__(self, locale: Locale | str | None = None) -> None:
         super().__init__(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False,
                          finalize=_finalize, optimized=False)
         self.globals["range"] = _bounded_range
         self.globals.pop("lipsum", None)  # lipsum(n=10**6): nothing a text message needs
-        self.filters = {name: _bounded_filter(name, func) for name, func in self.filters.items()}
+        filters = {**self.filters, "date": _date_filter, "time": _time_filter}
+        self.filters = {name: _bounded_filter(name, func) for name, func in filters.items()}
         self.filters.update({_LOOP: _loop_rounds, _CONCAT: _concat, _EMIT: _emit})
+        self.locale = locale
+        self._date_style: dates.DateStyle | None = None
+
+    @property
+    def date_style(self) -> dates.DateStyle:
+        """The locale the date filters print in, loaded on first use: a template without them never loads Babel.
+
+        ValueError for a locale Babel does not know.
+        """
+        if self._date_style is None:
+            locale = self.locale
+            if locale is None:
+                locale = dates.locale_for(DEFAULT_COUNTRY, None)
+            elif isinstance(locale, str):
+                locale = dates.locale_for("", locale)
+            self._date_style = dates.DateStyle.of(locale)
+        return self._date_style
 
     def render(self, template: jinja2.Template, context: dict[str, Any]) -> str:
         """The template's text for ``context``, streamed and cut off past MAX_OUTPUT characters."""
@@ -667,12 +745,19 @@ class MessageTemplate:
     ``row`` is always the dict of every column by header. Headers that are Jinja
     words (``True``, ``none``, ``and``, ``if`` …) are constants or syntax in a
     template, so such a column is reached as ``row['True']``.
+
+    ``locale`` (a Babel ``Locale`` or a name like ``"en_AU"``; None is the locale of
+    :data:`DEFAULT_COUNTRY`, as the CLI's defaults give) is what the ``date`` and
+    ``time`` filters print in and how they read ``3/12/2026``. Cells stay text: a cell
+    printed plainly is what the user sees, and only the filters read it as a date.
     """
 
-    def __init__(self, source: str, header: Sequence[str], name: str = "<--text>") -> None:
+    def __init__(self, source: str, header: Sequence[str], name: str = "<--text>",
+                 locale: Locale | str | None = None) -> None:
         self.source = source
         self.name = name
         self.header = list(header)
+        self.locale = locale
         if len(source) > MAX_SOURCE:
             raise TemplateError(
                 f"{name}: the template is {len(source):,} characters long; a message template may have "
@@ -690,12 +775,15 @@ class MessageTemplate:
             while alias in names:
                 alias += "_"
             self._self_alias = alias
-        self._env = BoundedEnvironment()
+        self._env = BoundedEnvironment(locale)
         try:
             tree = self._env.parse(source)
             self._plain_parts = self._plain_substitution(tree)
             self._bare = self._bare_variables(tree)
-            tree = _Guard(self._self_alias).visit(tree)
+            guard = _Guard(self._self_alias)
+            tree = guard.visit(tree)
+            if guard.dated:
+                self._check_dates(guard.patterns)
             tree.set_environment(self._env)
             code = self._env.compile(tree, filename=name)
             self._template = self._env.template_class.from_code(self._env, code, self._env.make_globals(None))
@@ -710,6 +798,21 @@ class MessageTemplate:
         self.render_plain = _plain_renderer(*self._plain_parts) if self._plain_parts else None
         if self.render_plain is None:
             self._trial()
+
+    def _check_dates(self, patterns: list[tuple[int, Any]]) -> None:
+        """A template that prints dates: its locale and its written-out patterns are checked once, when it
+        is loaded, instead of failing on every row."""
+        try:
+            self._env.date_style  # noqa: B018 - loads the locale (and Babel) now
+        except ValueError as exc:
+            raise TemplateError(f"{self.name}: {exc}") from None
+        except ImportError:
+            raise TemplateError(f"{self.name}: the date and time filters need Babel (pip install babel)") from None
+        for line, pattern in patterns:
+            try:
+                dates.check_pattern(pattern)
+            except dates.NotADate as exc:
+                raise TemplateError(f"{self.name}:{line}: {exc}") from None
 
     def _syntax_hint(self, source: str, exc: jinja2.TemplateSyntaxError) -> str:
         """``{{ First Name }}`` is a syntax error to Jinja: say which variable the person meant."""
@@ -790,11 +893,12 @@ class MessageTemplate:
             pass
 
     def __reduce__(self):
-        """Pickle as source, header and name (compiled Jinja templates do not pickle)."""
-        return (MessageTemplate, (self.source, self.header, self.name))
+        """Pickle as source, header, name and locale name (compiled Jinja templates do not pickle)."""
+        locale = self.locale if self.locale is None or isinstance(self.locale, str) else str(self.locale)
+        return (MessageTemplate, (self.source, self.header, self.name, locale))
 
     @classmethod
-    def from_file(cls, path: str | Path, header: Sequence[str]) -> MessageTemplate:
+    def from_file(cls, path: str | Path, header: Sequence[str], locale: Locale | str | None = None) -> MessageTemplate:
         path = Path(path)
         try:
             source = path.read_text(encoding="utf-8-sig")
@@ -802,7 +906,7 @@ class MessageTemplate:
             raise TemplateError(f"{path}: no such template file") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise TemplateError(f"{path}: cannot be read as UTF-8 text ({exc})") from exc
-        return cls(source, header, name=str(path))
+        return cls(source, header, name=str(path), locale=locale)
 
     def render(self, cells: Sequence[str]) -> str:
         """The text for one row; raises MissingVariable or RenderError."""
@@ -820,5 +924,7 @@ class MessageTemplate:
             raise RenderError(f"template error: {exc}") from None
         except jinja2.TemplateError as exc:
             raise RenderError(f"template error: {exc}") from None
+        except dates.NotADate as exc:  # a cell the date filters cannot read: the message says what to write
+            raise RenderError(str(exc)) from None
         except Exception as exc:  # a filter applied to a value it cannot take
             raise RenderError(f"template error: {type(exc).__name__}: {exc}") from None
