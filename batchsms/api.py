@@ -71,6 +71,10 @@ class Options:
     suppress: str | Path | None = None  # opt-out list (CSV/XLSX/TXT)
     now: float | None = None  # the clock schedules are judged against (tests and replays)
     price: str | None = None  # one price per segment for every number (--price); else [prices] in the config
+    country_column: str | None = None  # header of each row's country (ISO code or name); None: a column headed Country
+    allow_landlines: bool = False  # a valid number that is no mobile is a warning (sent), not an error
+    countries: Sequence[str] = ()  # countries the numbers may be from (["AU", "NZ"]): a landline or invalid
+    #                                number that is a mobile in one of them names that reading
 
     def inputs(self, sheet_path: Path) -> list[tuple[str, Path | None]]:
         """The files this run reads, named as the user knows them: no output may be one of them."""
@@ -96,6 +100,8 @@ def _check_options(options: Options, header: Sequence[str], preferences: Prefere
         country=options.country, timezone=run_zone(options.timezone, preferences).key, template=template,
         defaults={k: v for k, v in options.defaults.items() if v}, max_segments=options.max_segments,
         dedupe=options.dedupe, suppress=suppress, now=options.now,
+        country_column=options.country_column, allow_landlines=options.allow_landlines,
+        countries=tuple(options.countries),
     )
     check_option_values(checked)
     return checked

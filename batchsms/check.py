@@ -2,15 +2,17 @@
 
 Row rules run one row at a time; batch rules (suppression, duplicates, the
 5-lease limit) run afterwards over all rows in sheet order, because they need
-to know what came before.
+to know what came before. So does naming another country's reading of a bad
+number: which countries a sheet uses is known only once every row is read.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
@@ -21,11 +23,12 @@ from . import rules
 from .clock import local_zone_name, zone_named
 from .codes import Status
 from .errors import ConfigError, SheetError
+from .fields import header_key
 from .perf import gc_paused
-from .phones import PhoneBook
+from .phones import PhoneBook, main_region, region_for, regions_named
 from .report import Issue, Report, RowResult
 from .rules import ERROR, Problem
-from .sheet import Sheet
+from .sheet import Sheet, find_header, listed_names
 from .template import MessageTemplate, MissingVariable, RenderError
 
 if TYPE_CHECKING:
@@ -47,6 +50,9 @@ class CheckOptions:
     dedupe: bool = False
     suppress: frozenset[str] = frozenset()  # E.164 numbers never to text
     now: float | None = None  # epoch seconds the schedule window is measured from
+    country_column: str | None = None  # header of each row's country; None: a column headed Country, if any
+    allow_landlines: bool = False  # a valid number that is no mobile is a warning, not an error
+    countries: tuple[str, ...] = ()  # countries the sheet's numbers may be from (--countries), to name readings
 
     def zone(self) -> ZoneInfo:
         """The zone naive schedule times are read in (``--timezone``, else this machine's)."""
@@ -119,6 +125,17 @@ class RowChecker:
             self.book = PhoneBook(options.country)
         except ValueError as exc:
             raise ConfigError(f"--country: {exc}") from None
+        try:
+            self.countries = regions_named(options.countries, "--countries")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        self.allow_landlines = options.allow_landlines
+        #: One PhoneBook per country, so that each keeps its cache across the rows of its country.
+        self.books: dict[str, PhoneBook] = {self.book.country: self.book}
+        self.country_index = _country_column(sheet, options.country_column)
+        self.country_label = sheet.header[self.country_index] if self.country_index is not None else ""
+        self._book_of_cell: dict[str, PhoneBook | None] = {"": self.book}  # Country cell -> book (None: no country)
+        self.row_book = self.book  # the book of the row being checked: the To rule reads it
         self.zone = options.zone()
         self.now = options.now if options.now is not None else time.time()
         self.template = options.template
@@ -154,7 +171,22 @@ class RowChecker:
         self.needs_cross_check = any(f in (F.FROM, F.DELIVERY_RECEIPT) for f, *_ in self.sources)
 
     def _rule(self, api_field: str) -> Rule | None:
-        """The rule for one field, bound to this run's phone book, time zone and clock."""
+        """The rule for one field, bound to this run's phone book, time zone and clock.
+
+        To is read with --allow-landlines, and with a Country column in the row's own country:
+        the book is picked per row (:meth:`check`) before its fields are checked.
+        """
+        if api_field == F.TO:
+            allow = self.allow_landlines
+            if self.country_index is None:  # a keyword more in a partial costs every row: bound only when set
+                if allow:
+                    return partial(rules.check_to, book=self.book, allow_landlines=True)
+                return partial(rules.check_to, book=self.book)
+
+            def to_rule(raw: str, check_to=rules.check_to) -> tuple[str | None, Sequence[Problem]]:
+                return check_to(raw, self.row_book, allow)
+
+            return to_rule
         return field_rules(self.book, self.zone, self.now)[api_field]
 
     def check(self, index: int) -> RowResult:
@@ -163,6 +195,8 @@ class RowChecker:
         row = self.sheet.row_numbers[index]
         issues: list[Issue] = []
         body: dict[str, object] = {}
+        if self.country_index is not None:
+            self.row_book = self._row_book(cells[self.country_index].strip(), row, issues)
         cross_check = self.needs_cross_check
         labels: dict[str, tuple[str, str]] = {} if cross_check else None  # field -> (label, raw), cross-field
         has_to = False
@@ -212,6 +246,35 @@ class RowChecker:
             return RowResult(index, row, _INVALID, None, counted, issues, to, text)
         return RowResult(index, row, _VALID, body, counted, issues, to, text)
 
+    def book_for(self, region: str) -> PhoneBook:
+        """The one PhoneBook of ``region`` this run uses (made on first use)."""
+        book = self.books.get(region)
+        if book is None:
+            book = self.books[region] = PhoneBook(region)
+        return book
+
+    def book_of_cell(self, value: str) -> PhoneBook | None:
+        """The book for a (stripped) Country cell: the default one for an empty cell, None when it names no
+        country. Cached by the cell's text: a sheet spells its few countries over and over."""
+        found = self._book_of_cell.get(value, False)
+        if found is False:
+            region = region_for(value)
+            found = self._book_of_cell[value] = self.book_for(region) if region is not None else None
+        return found  # type: ignore[return-value]
+
+    def _row_book(self, value: str, row: int, issues: list[Issue]) -> PhoneBook:
+        """The row's country as a PhoneBook; a Country cell that names no country is an error on the row
+        (its number is then read in --country, so its other problems still show)."""
+        book = self.book_of_cell(value)
+        if book is not None:
+            return book
+        issues.append(Issue.of(
+            row, self.country_label, value, C.INVALID_COUNTRY,
+            f"no country is called {value!r}: write a two-letter ISO code (NZ) or the English name (New Zealand), "
+            f"or leave it empty for {self.book.country} (--country)",
+        ))
+        return self.book
+
     def _text(self, cells: list[str], row: int, issues: list[Issue]) -> str | None:
         if self.template is None:
             return cells[self.text_column]
@@ -258,6 +321,63 @@ class RowChecker:
                 row, where, raw, C.RECEIPT_WEBHOOK_UNUSED,
                 "DeliveryReceipt is false, so this webhook is never called; set DeliveryReceipt true",
             ))
+
+
+def _country_column(sheet: Sheet, header: str | None) -> int | None:
+    """The column giving each row's country: ``header`` (``--column Country=HEADER``), else one headed
+    Country in any case or spacing, else None (every row is in --country)."""
+    if header:
+        index = find_header(sheet, header)
+        if index is None:
+            raise SheetError(f"--column Country={header}: {sheet.path} has no column {header!r}; "
+                             f"its columns are {listed_names(sheet.header)}")
+        return index
+    return next((i for i, h in enumerate(sheet.header) if h and header_key(h) == "country"), None)
+
+
+def apply_other_readings(results: list[RowResult], checker: RowChecker) -> None:
+    """Name another country's reading of a landline or an invalid number: "if this is a New Zealand
+    mobile (+64 27 338 7500), write +64 or fill the Country column".
+
+    A batch step, not a row rule: the countries a sheet uses (its Country cells, its numbers'
+    country codes, --country and --countries) are known only after every row is read, and a
+    parallel check reads rows in helper processes. It costs nothing when no row has such a
+    problem, and one pass over the rows' numbers when some do.
+    """
+    wanted = (C.NOT_MOBILE.code, C.INVALID_PHONE.code)
+    flagged = [(r, i) for r in filter(attrgetter("issues"), results) for i in r.issues if i.code in wanted]
+    if not flagged:
+        return
+    regions: dict[str, None] = dict.fromkeys(checker.countries)
+    regions[checker.book.country] = None
+    sheet, index = checker.sheet, checker.country_index
+    if index is not None:
+        for value in {cells[index].strip() for cells in sheet.rows}:
+            book = checker.book_of_cell(value)
+            if book is not None:
+                regions[book.country] = None
+    for head in {r.to[:4] for r in results if r.to}:  # "+614": enough to tell the calling code
+        region = main_region(head)
+        if region is not None:
+            regions[region] = None
+    books = [checker.book_for(region) for region in regions]
+    if len(books) < 2:
+        return
+    for r, issue in flagged:
+        if index is None:
+            own, fix = checker.book, "add a Country column"
+        else:
+            cell = sheet.rows[r.index][index].strip()
+            own = checker.book_of_cell(cell) or checker.book
+            fix = f"correct the {checker.country_label} cell" if cell else f"fill the {checker.country_label} column"
+        readings = rules.other_readings(issue.value, own.country, books, fix)
+        if not readings:
+            continue
+        if issue.code == C.NOT_MOBILE.code and r.to:
+            issue.message = rules.not_mobile_problem(r.to, checker.allow_landlines, readings).message
+        elif issue.code == C.INVALID_PHONE.code:
+            reason = own.normalise(issue.value).reason
+            issue.message = rules.invalid_message(issue.value.strip(), reason, own.country, readings)
 
 
 def apply_sheet_rules(results: list[RowResult], sheet: Sheet) -> None:
@@ -341,6 +461,7 @@ def check(sheet: Sheet, options: CheckOptions, workers: int = 1, helpers: Helper
     checker = RowChecker(sheet, options)
     with gc_paused():
         results = check_rows(checker, workers, helpers)
+        apply_other_readings(results, checker)
         apply_sheet_rules(results, sheet)
         apply_batch_rules(results, options, sheet.column_of(F.TO) or "To")
     return Report(results, sheet)

@@ -41,6 +41,7 @@ from .config import Preferences, load_preferences
 from .errors import BatchSmsError, ConfigError
 from .parallel import helpers_for
 from .paths import check_output
+from .phones import regions_named
 from .preview import Preview, default_preview_path
 from .pricing import format_money, parse_amount
 from .report import Report
@@ -118,7 +119,13 @@ def check_options(func):
                      help="Feed an API field from a column (repeatable): --column To='Mobile Phone'."),
         click.option("--include-hidden", is_flag=True, help="Also send rows hidden in the workbook."),
         click.option("--country", default="AU", show_default=True,
-                     help="Country for numbers written without a country code."),
+                     help="Country for numbers written without a country code (a Country column wins per row)."),
+        click.option("--countries", metavar="AU,NZ",
+                     help="Countries the numbers may be from: a landline or invalid number that would be a mobile "
+                          "in one of them names that reading."),
+        click.option("--allow-landlines", is_flag=True,
+                     help="Send to numbers that are not mobiles (a warning, not an error): SMS to a landline is at "
+                          "best read out as a voice call."),
         click.option("--timezone", metavar="ZONE",
                      help="Time zone for times shown and schedule times written without an offset "
                           "(default: timezone in the config file, else this machine's zone)."),
@@ -150,7 +157,18 @@ def options_from(params: dict) -> Options:
                 (o.option for o in F.FIELD_OPTIONS if o.param == name), "--" + name.replace("_", "-"))
             raise ConfigError(f"{option}: holds bytes that are not UTF-8 text; type it again, or put the "
                               "text in a --template file saved as UTF-8")
-    columns = list(params["columns"])
+    columns, country_column = [], None
+    for name, header in params["columns"]:  # --column Country=HEADER: no API field, the rows' countries
+        if F.header_key(name) == "country":
+            country_column = header
+        else:
+            columns.append((name, header))
+    countries: tuple[str, ...] = ()
+    if params["countries"]:
+        try:
+            countries = regions_named(params["countries"], "--countries")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     if params["external_id_column"]:
         columns.append((F.EXTERNAL_ID, params["external_id_column"]))
     defaults = {}
@@ -166,6 +184,7 @@ def options_from(params: dict) -> Options:
         columns=columns, include_hidden=params["include_hidden"], country=params["country"],
         timezone=params["timezone"], defaults=defaults, max_segments=params["max_segments"],
         dedupe=params["dedupe"], suppress=params["suppress_path"], price=params["price"],
+        country_column=country_column, allow_landlines=params["allow_landlines"], countries=countries,
     )
 
 

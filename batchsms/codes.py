@@ -96,8 +96,16 @@ INVALID_PHONE = _code("invalid-phone", ERROR, "the recipient is not a valid phon
                       "correct the number; write +<country code> for numbers outside --country")
 TWO_NUMBERS = _code("two-numbers", ERROR, "the cell holds two or more phone numbers",
                     "put one number per row")
-NOT_MOBILE = _code("not-mobile", WARNING, "the number is valid but not a mobile, so it may not receive SMS",
-                   "use the person's mobile number")
+NOT_MOBILE = _code("not-mobile", ERROR, "the number is valid but not a mobile: SMS to it is at best a voice call",
+                   "use the person's mobile number, or --allow-landlines to send anyway (then a warning)")
+READ_AS_INTERNATIONAL = _code("read-as-international", WARNING,
+                              "the digits start with a country code without + (an Excel number cell): read so",
+                              "write + and the country code to be sure")
+PLACEHOLDER_NUMBER = _code("placeholder-number", WARNING,
+                           "the number looks made up: an example number, or seven equal digits at its end",
+                           "write the person's real number, or ignore this if it is one")
+INVALID_COUNTRY = _code("invalid-country", ERROR, "the Country cell names no country",
+                        "write a two-letter ISO code (NZ) or the English name (New Zealand), or leave it empty")
 # --- From and the forward fields
 INVALID_SENDER = _code("invalid-sender", ERROR, "From is neither a phone number nor a valid alphanumeric sender ID",
                        "write +E.164, or 1-11 letters, digits and spaces with at least one letter, or leave it blank")

@@ -217,9 +217,9 @@ class Preview:
                     at = header_index.get(issue.column)
                     level = "error" if issue.severity == Severity.ERROR else "warning"
                     if at is not None and at < len(cells):
-                        cells[at] = tables.Marked(cells[at], level, issue.message)
+                        cells[at] = _mark(cells[at], level, issue.message)
                     elif issue.column.startswith("Text"):
-                        extra[1] = tables.Marked(extra[1], level, issue.message)
+                        extra[1] = _mark(extra[1], level, issue.message)
             if not with_cost:
                 del extra[6]
             yield cells + extra + [problem]
@@ -250,6 +250,15 @@ class Preview:
         else:
             status = "error"
         return ["", text, len(text) if text else "", counted.parts if counted else "", encoding, "", "", status]
+
+
+def _mark(cell: object, level: str, note: str) -> tables.Marked:
+    """``cell`` marked with a problem; a cell two problems point at (a placeholder number that is also a
+    duplicate) keeps both notes and the graver level, since a Marked value cannot hold another."""
+    if isinstance(cell, tables.Marked):
+        graver = "error" if "error" in (cell.level, level) else "warning"
+        return tables.Marked(cell.value, graver, f"{cell.note}\n{note}")
+    return tables.Marked(cell, level, note)  # type: ignore[arg-type]
 
 
 def _width(sheet: Sheet) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -19,7 +20,8 @@ from . import codes as C
 from . import segments as seg
 from .clock import abbreviation, format_local
 from .codes import Problem
-from .phones import PHONE_LIKE, PhoneBook
+from .numbers import describe
+from .phones import NO_DIGITS, PHONE_LIKE, Phone, PhoneBook, country_name, line_in
 
 ERROR, WARNING = C.ERROR, C.WARNING
 NO_PROBLEMS: tuple = ()  # the problems of a value with none (shared: the happy path allocates nothing)
@@ -67,27 +69,119 @@ def _two_numbers(raw: str, book: PhoneBook) -> Problem | None:
     return C.TWO_NUMBERS.problem(f"this cell holds {count} numbers ({listed}); put one number per row")
 
 
-def check_to(raw: str, book: PhoneBook) -> tuple[str | None, list[Problem]]:
-    """To: required, normalised to E.164; invalid is an error, a valid non-mobile a warning."""
+def check_to(raw: str, book: PhoneBook, allow_landlines: bool = False) -> tuple[str | None, Sequence[Problem]]:
+    """To: required, normalised to E.164; a valid mobile passes, anything else says exactly why not.
+
+    The common case (one plainly valid mobile) is a cached dict lookup and three attribute reads;
+    everything else is worked out by :func:`_check_to_slowly` once per distinct cell and book.
+    """
+    if _may_hold_two(raw) is None:  # most cells are digits, spaces, + ( ) - .
+        phone = book.normalise(raw)
+        if phone.mobile and not phone.placeholder:
+            return phone.e164, NO_PROBLEMS
+    key = (raw, allow_landlines)
+    found = book.memo.get(key)
+    if found is None:
+        found = book.memo[key] = _check_to_slowly(raw, book, allow_landlines)
+    return found  # type: ignore[return-value]
+
+
+def _check_to_slowly(raw: str, book: PhoneBook, allow_landlines: bool) -> tuple[str | None, tuple[Problem, ...]]:
+    """Every verdict on a To cell but a plain valid mobile, with a message that says exactly what is wrong."""
     if not raw or raw.isspace():
-        return None, [C.MISSING_RECIPIENT.problem("no recipient number; fill in the cell or remove the row")]
-    if _may_hold_two(raw) is not None:  # rare: most cells are digits, spaces, + ( ) - .
+        return None, (C.MISSING_RECIPIENT.problem("no recipient number; fill in the cell or remove the row"),)
+    if _may_hold_two(raw) is not None:
         problem = _two_numbers(raw, book)
         if problem is not None:
-            return None, [problem]
+            return None, (problem,)
     phone = book.normalise(raw)
-    if phone.mobile:  # the common case first: a valid mobile
-        return phone.e164, NO_PROBLEMS
+    text = raw.strip()
     if phone.e164 is None:
-        hint = "" if raw.strip().startswith("+") else (
-            f" (no country code, so read as {book.country}; use --country or write +<country code>)"
-        )
-        return None, [C.INVALID_PHONE.problem(f"not a valid phone number: {phone.reason}{hint}")]
+        reason = phone.reason
+        if reason == NO_DIGITS:  # n/a, none, -: what people write when there is no number
+            return None, (C.INVALID_PHONE.problem(
+                f"not a phone number: the cell says {text!r}; fill in the person's mobile number, or remove the row"),)
+        # Excel's 64218250671: a country code without its +. Only digits of a wrong length or in no use
+        # can be that (letters, an empty cell or a bad country code cannot).
+        other = book.international(raw) if reason.startswith(("it is too", "it is not a number in use")) else None
+        if other is not None and other.mobile:
+            dialled = describe(other.e164)
+            code = dialled.international.split(" ", 1)[0]
+            problems = [C.READ_AS_INTERNATIONAL.problem(
+                f"read as {dialled.international} ({line_in('mobile', dialled.region)}): the digits start with "
+                f"its country code; write {code} to be sure")]
+            if other.placeholder:
+                problems.append(_placeholder(other))
+            return other.e164, tuple(problems)
+        return None, (C.INVALID_PHONE.problem(invalid_message(text, phone.reason, book.country)),)
     if not phone.mobile:
-        return phone.e164, [C.NOT_MOBILE.problem(
-            f"this is {phone.reason} ({phone.e164}), which may not receive SMS"
-        )]
-    return phone.e164, NO_PROBLEMS
+        return phone.e164, (not_mobile_problem(phone.e164, allow_landlines),)
+    return phone.e164, (_placeholder(phone),)
+
+
+def invalid_message(text: str, reason: str, country: str, readings: str = "") -> str:
+    """The invalid-phone message; ``readings`` (see :func:`other_readings`) replaces the general fix.
+
+    A number written without a country code is read in the row's country: when its length or
+    digits are wrong there, that reading is named, since another country's is the usual cause.
+    """
+    message = f"not a valid phone number: {reason}"
+    if text.startswith("+") or not reason.startswith(("it is too", "it is not a number in use")):
+        return message + (f"; {readings}" if readings else "")
+    fix = readings or "write +<country code>, or set the row's Country column or --country"
+    return f"{message}; without a country code it was read as {country} ({country_name(country)}): {fix}"
+
+
+def not_mobile_problem(e164: str, allow_landlines: bool, readings: str = "") -> Problem:
+    """A valid number that is no mobile: an error, since SMS to a landline is at best read out as a
+    voice call (or silently lost), unless --allow-landlines makes it a warning.
+
+    ``readings`` names what the number would be in the sheet's other countries (see
+    :func:`other_readings`), which is then the fix to suggest.
+    """
+    dialled = describe(e164)
+    what = f"this is {line_in(dialled.kind, dialled.region)} ({dialled.international})"
+    if allow_landlines:
+        fix = readings or "it may not receive SMS; sent anyway (--allow-landlines)"
+        return Problem(WARNING, C.NOT_MOBILE.code, f"{what}; {fix}")
+    fix = readings or ("SMS to it is at best read out as a voice call; use the person's mobile number, "
+                       "or --allow-landlines to send anyway")
+    return C.NOT_MOBILE.problem(f"{what}; {fix}")
+
+
+def other_readings(raw: str, own: str, books: Sequence[PhoneBook], fix: str) -> str:
+    """``if this is a New Zealand mobile (+64 27 338 7500), write +64 or fill the Country column``, or "".
+
+    What a cell written without a country code would be in each of ``books``' countries other
+    than ``own`` (the country it was read in), when that reading is a valid mobile: the
+    usual cause of a landline or an invalid number in a sheet of several countries is a
+    national number of one of the others. ``fix`` is the other way out than writing the
+    country code ("fill the Country column", "correct the Country cell", "add a Country column").
+    """
+    text = raw.strip()
+    if text.startswith("+") or not any(c.isdigit() for c in text):
+        return ""
+    found = []
+    for book in books:
+        if book.country == own:
+            continue
+        phone = book.normalise(raw)
+        if phone.mobile and not phone.placeholder:
+            dialled = describe(phone.e164)
+            if dialled.region != own and all(d.international != dialled.international for d in found):
+                found.append(dialled)
+    if not found:
+        return ""
+    codes = list(dict.fromkeys(d.international.split(" ", 1)[0] for d in found[:3]))
+    readings = " or ".join(f"{line_in('mobile', d.region)} ({d.international})" for d in found[:3])
+    return f"if this is {readings}, write {' or '.join(codes)} or {fix}"
+
+
+def _placeholder(phone: Phone) -> Problem:
+    dialled = describe(phone.e164)  # type: ignore[arg-type]
+    return C.PLACEHOLDER_NUMBER.problem(
+        f"this looks like a placeholder, not a person's number ({dialled.international}): {phone.placeholder}; "
+        "write the real number, or ignore this if it is one")
 
 
 def _sender(raw: str, book: PhoneBook, field: str, code: C.Code) -> tuple[str | None, list[Problem]]:

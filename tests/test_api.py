@@ -10,26 +10,26 @@ from .helpers import write_csv
 
 
 def test_check_frame_gives_verdicts_and_problems_as_dataframes():
-    frame = pd.DataFrame({"Mobile": ["0412 345 678", "12345", None], "First Name": ["Ann", "Bo", "Cy"]},
+    frame = pd.DataFrame({"Mobile": ["0412 345 677", "12345", None], "First Name": ["Ann", "Bo", "Cy"]},
                          index=["a", "b", "c"])
     checked = batchsms.check_frame(frame, batchsms.Options(text="Hi {{ First_Name }}"))
     assert list(checked.rows.index) == ["a", "b", "c"]
     assert checked.rows[["Status", "To", "Text"]].values.tolist() == [
-        ["valid", "+61412345678", "Hi Ann"], ["invalid", "", ""], ["invalid", "", ""]]
+        ["valid", "+61412345677", "Hi Ann"], ["invalid", "", ""], ["invalid", "", ""]]
     assert checked.issues[["Row", "Column", "Severity", "Code"]].values.tolist() == [
         [3, "Mobile", "error", "invalid-phone"], [4, "Mobile", "error", "missing-recipient"]]
     assert not checked.report.ok
 
 
 def test_check_sheet_reads_a_file_and_keeps_the_sheet(tmp_path):
-    path = write_csv(tmp_path / "c.csv", [["Phone", "Name"], ["0412345678", "Ann"]])
+    path = write_csv(tmp_path / "c.csv", [["Phone", "Name"], ["0412345677", "Ann"]])
     report = batchsms.check_sheet(path, batchsms.Options(text="Hi {{ Name }}", defaults={"From": "CityDental"}))
     assert report.ok and report.sheet.path == path
-    assert report.results[0].body == {"To": "+61412345678", "From": "CityDental", "Text": "Hi Ann"}
+    assert report.results[0].body == {"To": "+61412345677", "From": "CityDental", "Text": "Hi Ann"}
 
 
 def test_options_are_checked_as_options(tmp_path):
-    path = write_csv(tmp_path / "c.csv", [["Phone"], ["0412345678"]])
+    path = write_csv(tmp_path / "c.csv", [["Phone"], ["0412345677"]])
     with pytest.raises(ConfigError, match="not API fields"):
         batchsms.check_sheet(path, batchsms.Options(text="x", defaults={"Sender": "x"}))
     with pytest.raises(ConfigError, match="not both"):
@@ -37,7 +37,7 @@ def test_options_are_checked_as_options(tmp_path):
 
 
 def test_send_sheet_sends_once_and_asks_first(sandbox, tmp_path):
-    path = write_csv(tmp_path / "c.csv", [["Phone", "Name"], ["0412345678", "Ann"], ["0412345679", "Bo"]])
+    path = write_csv(tmp_path / "c.csv", [["Phone", "Name"], ["0412345677", "Ann"], ["0412345679", "Bo"]])
     target = batchsms.Target(sandbox.url, sandbox.account_sid, sandbox.auth_token, "PS1")
     options = batchsms.Options(text="Hi {{ Name }}")
     seen = []
@@ -49,11 +49,11 @@ def test_send_sheet_sends_once_and_asks_first(sandbox, tmp_path):
     assert sorted(b["Text"] for b in sandbox.state.taken) == ["Hi Ann", "Hi Bo"]
     again = batchsms.send_sheet(path, options, target, batchsms.SendOptions(progress=False))
     assert again.ok and again.sendplan.plan.done == 2 and len(sandbox.state.taken) == 2
-    assert outcome.results.read_text(encoding="utf-8-sig").splitlines()[1].startswith("0412345678,Ann,sent,")
+    assert outcome.results.read_text(encoding="utf-8-sig").splitlines()[1].startswith("0412345677,Ann,sent,")
 
 
 def test_send_sheet_raises_when_the_credentials_are_refused(sandbox, tmp_path):
-    path = write_csv(tmp_path / "c.csv", [["Phone"], ["0412345678"]])
+    path = write_csv(tmp_path / "c.csv", [["Phone"], ["0412345677"]])
     target = batchsms.Target(sandbox.url, sandbox.account_sid, "wrong", "PS1")
     with pytest.raises(AuthError, match="refused the credentials"):
         batchsms.send_sheet(path, batchsms.Options(text="x"), target, batchsms.SendOptions(progress=False))

@@ -24,24 +24,24 @@ def flat(report):
 def test_valid_row_builds_the_api_body(tmp_path):
     report = run(tmp_path, [
         ["Mobile", "Name", "From", "Schedule", "DeliveryReceipt", "ExternalId"],
-        ["0412 345 678", "Ann", "CityDental", "2026-11-27 09:00", "no", "A1"],
+        ["0412 345 677", "Ann", "CityDental", "2026-11-27 09:00", "no", "A1"],
     ], text="Hi {{ Name }}")
     assert flat(report) == []
     assert report.results[0].body == {
-        "From": "CityDental", "To": "+61412345678", "Text": "Hi Ann",
+        "From": "CityDental", "To": "+61412345677", "Text": "Hi Ann",
         "Schedule": int(dt.datetime(2026, 11, 27, 9, tzinfo=dt.timezone.utc).timestamp()),
         "DeliveryReceipt": False, "ExternalId": "A1",
     }
 
 
 def test_blank_from_is_leased_and_left_out_of_the_body(tmp_path):
-    report = run(tmp_path, [["To", "Text", "WebhookUri"], ["0412345678", "hi", "https://h.example.com/r"]])
-    assert report.results[0].body == {"To": "+61412345678", "Text": "hi", "WebhookUri": "https://h.example.com/r"}
+    report = run(tmp_path, [["To", "Text", "WebhookUri"], ["0412345677", "hi", "https://h.example.com/r"]])
+    assert report.results[0].body == {"To": "+61412345677", "Text": "hi", "WebhookUri": "https://h.example.com/r"}
     assert report.summary()["leased_rows"] == 1
 
 
 def test_cell_wins_over_batch_default_and_defaults_fill_blanks(tmp_path):
-    report = run(tmp_path, [["To", "Text", "From"], ["0412345678", "a", "Shop"], ["0413000111", "b", ""]],
+    report = run(tmp_path, [["To", "Text", "From"], ["0412345677", "a", "Shop"], ["0413000111", "b", ""]],
                  defaults={"From": "CityDental"})
     assert [r.body["From"] for r in report.results] == ["Shop", "CityDental"]
 
@@ -53,15 +53,15 @@ def test_issue_names_the_option_when_the_value_came_from_it(tmp_path):
 
 def test_a_bad_option_value_is_one_error_not_one_per_row(tmp_path):
     with pytest.raises(ConfigError, match=r"^--from 'Way Too Long Name': From is not a valid sender ID: it is 17"):
-        run(tmp_path, [["To", "Text"], ["0412345678", "a"]] * 50, defaults={"From": "Way Too Long Name"})
+        run(tmp_path, [["To", "Text"], ["0412345677", "a"]] * 50, defaults={"From": "Way Too Long Name"})
     with pytest.raises(ConfigError, match=r"^--schedule 'soon': not a time"):
-        run(tmp_path, [["To", "Text"], ["0412345678", "a"]], defaults={"Schedule": "soon"})
+        run(tmp_path, [["To", "Text"], ["0412345677", "a"]], defaults={"Schedule": "soon"})
 
 
 def test_lease_only_fields_with_a_sender_are_errors(tmp_path):
     report = run(tmp_path, [
         ["To", "Text", "From", "ForwardToEmail", "WebhookUri"],
-        ["0412345678", "a", "CityDental", "ops@example.com", "https://h.example.com"],
+        ["0412345677", "a", "CityDental", "ops@example.com", "https://h.example.com"],
     ])
     assert flat(report) == [
         (2, "ForwardToEmail", "error", "lease-only-field"),
@@ -76,13 +76,13 @@ def test_alphanumeric_sender_to_north_america_warns(tmp_path):
 
 def test_receipt_webhook_with_receipts_off_warns(tmp_path):
     report = run(tmp_path, [["To", "Text", "DeliveryReceipt", "DeliveryReceiptWebhookUri"],
-                            ["0412345678", "a", "false", "https://h.example.com"]])
+                            ["0412345677", "a", "false", "https://h.example.com"]])
     assert flat(report) == [(2, "DeliveryReceiptWebhookUri", "warning", "receipt-webhook-unused")]
 
 
 def test_sixth_lease_to_one_recipient_is_an_error(tmp_path):
-    rows = [["To", "Text", "From"]] + [["0412345678", f"m{i}", ""] for i in range(7)]
-    rows.insert(3, ["0412345678", "from a number", "+61413000111"])  # not leased: does not count
+    rows = [["To", "Text", "From"]] + [["0412345677", f"m{i}", ""] for i in range(7)]
+    rows.insert(3, ["0412345677", "from a number", "+61413000111"])  # not leased: does not count
     report = run(tmp_path, rows)
     lease_errors = [i.row for i in report.issues() if i.code == "lease-limit"]
     assert lease_errors == [8, 9]
@@ -90,7 +90,7 @@ def test_sixth_lease_to_one_recipient_is_an_error(tmp_path):
 
 
 def test_duplicates_warn_and_dedupe_skips(tmp_path):
-    rows = [["To", "Text"], ["0412345678", "a"], ["+61412345678", "a"], ["61412345678", "b"], ["0413000111", "a"]]
+    rows = [["To", "Text"], ["0412345677", "a"], ["+61412345677", "a"], ["61412345677", "b"], ["0413000111", "a"]]
     report = run(tmp_path, rows)
     assert flat(report) == [(3, "To", "warning", "duplicate-message"), (4, "To", "warning", "duplicate-recipient")]
     report = run(tmp_path, rows, dedupe=True)
@@ -99,28 +99,28 @@ def test_duplicates_warn_and_dedupe_skips(tmp_path):
 
 
 def test_dedupe_keeps_the_first_valid_row(tmp_path):
-    rows = [["To", "Text"], ["0412345678", ""], ["0412345678", "second"]]
+    rows = [["To", "Text"], ["0412345677", ""], ["0412345677", "second"]]
     report = run(tmp_path, rows, dedupe=True)
     assert [r.status for r in report.results] == ["invalid", "valid"]
 
 
 def test_suppressed_rows_are_skipped(tmp_path):
-    supp = write_csv(tmp_path / "optout.csv", [["Number", "Name"], ["+61 412 345 678", "Ann"], ["garbage", "x"]])
-    assert load_optouts(supp, "AU") == {"+61412345678"}
-    report = run(tmp_path, [["To", "Text"], ["0412345678", "a"], ["0413000111", "b"]], suppress=supp)
+    supp = write_csv(tmp_path / "optout.csv", [["Number", "Name"], ["+61 412 345 677", "Ann"], ["garbage", "x"]])
+    assert load_optouts(supp, "AU") == {"+61412345677"}
+    report = run(tmp_path, [["To", "Text"], ["0412345677", "a"], ["0413000111", "b"]], suppress=supp)
     assert [r.status for r in report.results] == ["skipped", "valid"]
     assert flat(report) == [(2, "To", "warning", "suppressed")]
 
 
 def test_suppression_from_xlsx_and_txt(tmp_path):
-    assert load_optouts(write_xlsx(tmp_path / "s.xlsx", [["Phone"], [61412345678]]), "AU") == {"+61412345678"}
+    assert load_optouts(write_xlsx(tmp_path / "s.xlsx", [["Phone"], [61412345677]]), "AU") == {"+61412345677"}
     txt = tmp_path / "s.txt"
-    txt.write_text("0412345678\n0413 000 111\n", encoding="utf-8")
-    assert load_optouts(txt, "AU") == {"+61412345678", "+61413000111"}
+    txt.write_text("0412345677\n0413 000 111\n", encoding="utf-8")
+    assert load_optouts(txt, "AU") == {"+61412345677", "+61413000111"}
 
 
 def test_missing_template_variable_is_a_row_error(tmp_path):
-    report = run(tmp_path, [["To", "Name"], ["0412345678", "Ann"]], text="Hi {{ name }}")
+    report = run(tmp_path, [["To", "Name"], ["0412345677", "Ann"]], text="Hi {{ name }}")
     issue = next(report.issues())
     assert (issue.row, issue.code) == (2, "missing-variable")
     assert "{{ name }}" in issue.message and "'To', 'Name'" in issue.message
@@ -128,13 +128,13 @@ def test_missing_template_variable_is_a_row_error(tmp_path):
 
 def test_no_text_source_stops_the_run(tmp_path):
     with pytest.raises(SheetError, match="no message text"):
-        run(tmp_path, [["To"], ["0412345678"]])
+        run(tmp_path, [["To"], ["0412345677"]])
 
 
 def test_summary_counts(tmp_path):
     report = run(tmp_path, [
         ["To", "Text", "Schedule"],
-        ["0412345678", "plain", ""],
+        ["0412345677", "plain", ""],
         ["0413000111", "emoji 😀", "2026-11-27 10:00"],
         ["12345", "x", ""],
         ["0414000222", "a" * 200, ""],
@@ -172,19 +172,19 @@ def test_excel_date_cells_feed_the_schedule(tmp_path):
     import datetime as dt_
 
     path = write_xlsx(tmp_path / "c.xlsx", [["To", "Text", "Schedule"],
-                                            ["0412345678", "hi", dt_.datetime(2026, 11, 27, 9, 30)]])
+                                            ["0412345677", "hi", dt_.datetime(2026, 11, 27, 9, 30)]])
     report = check_sheet(path, Options(now=NOW, timezone="Australia/Sydney"))
     expected = int(dt_.datetime(2026, 11, 26, 22, 30, tzinfo=dt_.timezone.utc).timestamp())
     assert report.results[0].body["Schedule"] == expected
 
 
 def test_an_empty_variable_is_a_warning_naming_the_column(tmp_path):
-    report = run(tmp_path, [["To", "First Name"], ["0412345678", ""], ["0412345679", "Bo"]],
+    report = run(tmp_path, [["To", "First Name"], ["0412345677", ""], ["0412345679", "Bo"]],
                  text="Hi {{ First_Name }}, see you soon")
     assert flat(report) == [(2, "First Name", "warning", "empty-variable")]
     assert report.results[0].issues[0].message == (
         '{{ First_Name }} is empty on this row, so the text reads "Hi , see you soon"; fill the cell, or '
         'write {{ First_Name | default("there", true) }} in the template')
-    fallback = run(tmp_path, [["To", "First Name"], ["0412345678", ""]],
+    fallback = run(tmp_path, [["To", "First Name"], ["0412345677", ""]],
                    text='Hi {{ First_Name | default("there", true) }}')
     assert flat(fallback) == [] and fallback.results[0].body["Text"] == "Hi there"

@@ -25,7 +25,7 @@ def read_report(path):
 
 
 def test_clean_sheet_exits_0_with_an_empty_report(tmp_path):
-    sheet = write_csv(tmp_path / "c.csv", [["Mobile", "Name"], ["0412 345 678", "Ann"]])
+    sheet = write_csv(tmp_path / "c.csv", [["Mobile", "Name"], ["0412 345 677", "Ann"]])
     result = invoke("check", sheet, "--text", "Hi {{ Name }}")
     assert result.exit_code == 0, result.output
     assert read_report(tmp_path / "c.report.csv") == [["Row", "Column", "Value", "Severity", "Code", "Message"]]
@@ -33,7 +33,7 @@ def test_clean_sheet_exits_0_with_an_empty_report(tmp_path):
 
 
 def test_errors_exit_1_and_are_listed(tmp_path):
-    sheet = write_csv(tmp_path / "c.csv", [["Mobile", "Name"], ["0412 345 678", "Ann"], ["12345", "Bob"],
+    sheet = write_csv(tmp_path / "c.csv", [["Mobile", "Name"], ["0412 345 677", "Ann"], ["12345", "Bob"],
                                            ["=cmd|'/c calc'!A1", "Eve"]])
     result = invoke("check", sheet, "--text", "Hi {{ Name }}", "--report", tmp_path / "r.csv")
     assert result.exit_code == 1
@@ -45,7 +45,7 @@ def test_errors_exit_1_and_are_listed(tmp_path):
 
 
 def test_json_summary_and_json_report(tmp_path):
-    sheet = write_csv(tmp_path / "c.csv", [["To", "Text"], ["0412345678", "hi"], ["0412345678", "hi"]])
+    sheet = write_csv(tmp_path / "c.csv", [["To", "Text"], ["0412345677", "hi"], ["0412345677", "hi"]])
     result = invoke("check", sheet, "--json", "--report", tmp_path / "r.json")
     assert result.exit_code == 0
     summary = json.loads(result.output)
@@ -64,7 +64,7 @@ def test_xlsx_report_keeps_formula_like_values_as_text(tmp_path):
 
 
 def test_xlsx_sheet_with_numeric_phones_and_options(tmp_path):
-    sheet = write_xlsx(tmp_path / "c.xlsx", [["Campaign"], ["Mobile", "Name"], [61412345678, "Ann"], [412345679, "Bo"]])
+    sheet = write_xlsx(tmp_path / "c.xlsx", [["Campaign"], ["Mobile", "Name"], [61412345677, "Ann"], [412345679, "Bo"]])
     result = invoke("check", sheet, "--header-row", "2", "--text", "Hi {{ Name }}", "--from", "CityDental", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["rows_valid"] == 2
@@ -86,8 +86,8 @@ def test_xlsx_sheet_with_numeric_phones_and_options(tmp_path):
 )
 def test_run_cannot_start_exits_2_with_one_line(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
-    write_csv(tmp_path / "c.csv", [["To"], ["0412345678"]])
-    write_xlsx(tmp_path / "c.xlsx", [["To"], ["0412345678"]], title="Data")
+    write_csv(tmp_path / "c.csv", [["To"], ["0412345677"]])
+    write_xlsx(tmp_path / "c.xlsx", [["To"], ["0412345677"]], title="Data")
     args = [a.replace("{sheet}", "c.csv").replace("{xlsx}", "c.xlsx") for a in args]
     result = CliRunner().invoke(main, ["check", *args])
     assert result.exit_code == 2
@@ -96,7 +96,7 @@ def test_run_cannot_start_exits_2_with_one_line(tmp_path, monkeypatch, args, mes
 
 
 def test_bad_option_value_exits_2(tmp_path):
-    sheet = write_csv(tmp_path / "c.csv", [["To"], ["0412345678"]])
+    sheet = write_csv(tmp_path / "c.csv", [["To"], ["0412345677"]])
     result = CliRunner().invoke(main, ["check", str(sheet), "--column", "To"])
     assert result.exit_code == 2 and "FIELD=HEADER" in result.output
 
@@ -106,6 +106,6 @@ def test_samples_check_as_the_readme_says(tmp_path):
                     ROOT / "templates" / "appointment_reminder.txt", "--report", tmp_path / "r.csv", "--json")
     assert result.exit_code == 1  # the samples hold deliberately broken rows
     summary = json.loads(result.output)
-    assert summary["rows_read"] == 38 and summary["rows_with_errors"] == 3
+    assert summary["rows_read"] == 38 and summary["rows_with_errors"] == 4  # the landline is an error too
     codes = {r[4] for r in read_report(tmp_path / "r.csv")[1:]}
     assert codes == {"missing-recipient", "invalid-phone", "not-mobile", "duplicate-recipient"}

@@ -14,60 +14,60 @@ from batchsms.cli import main
 
 from .helpers import contacts, env_for, normalise, read_results, send, write_csv
 
-#: A small sheet with a few kinds of problems: two errors, two warnings, one UCS-2 text.
+#: A small sheet with a few kinds of problems: three errors, a warning, one UCS-2 text.
 PROBLEM_ROWS = [
     ["Mobile", "Name"],
-    ["0412 345 678", "Ann"],  # row 2: fine
+    ["0412 345 677", "Ann"],  # row 2: fine
     ["12345", "Bob"],  # row 3: invalid-phone
     ["", "Cy"],  # row 4: missing-recipient
-    ["(02) 9876 5432", "Dee"],  # row 5: not-mobile (a landline), still sent
-    ["0412345678", "Zoë"],  # row 6: duplicate-recipient of row 2, still sent; ë is not GSM-7
+    ["(02) 9876 5432", "Dee"],  # row 5: not-mobile (a landline): an error unless --allow-landlines
+    ["0412345677", "Zoë"],  # row 6: duplicate-recipient of row 2, still sent; ë is not GSM-7
 ]
 
 SUMMARY = """\
   rows read                        5
-  rows valid                       3
-  rows with errors                 2
-  rows with warnings               2
+  rows valid                       2
+  rows with errors                 3
+  rows with warnings               1
   rows skipped                     0
-  messages in GSM-7                2
+  messages in GSM-7                1
   messages in UCS-2                1
-  total segments                   3
-  leased rows (blank From)         3
+  total segments                   2
+  leased rows (blank From)         2
   scheduled rows                   0
-  recipients                2 AU mobile, 1 AU landline
+  recipients                2 AU mobile
   sends at                  now
   estimated cost            not known: set --price, or [prices] in the config file
   most frequent problems:
            1  error    invalid-phone
            1  error    missing-recipient
-           1  warning  not-mobile
+           1  error    not-mobile
            1  warning  duplicate-recipient
   sample messages:
-    row 2 · AU mobile · +61 412 345 678 (first ready row, 1 segment)
+    row 2 · AU mobile · +61 412 345 677 (first ready row, 1 segment)
       Hi Ann
-    row 5 · AU landline · +61 2 9876 5432 (with a warning, 1 segment)
-      Hi Dee
+    row 6 · AU mobile · +61 412 345 677 (with a warning, 1 segment)
+      Hi Zoë
 """
 
 #: What --json adds about the messages themselves (recipients, send times, cost, samples).
 PREVIEW_JSON = {
-    "recipients": [{"country": "AU", "line": "mobile", "rows": 2}, {"country": "AU", "line": "landline", "rows": 1}],
+    "recipients": [{"country": "AU", "line": "mobile", "rows": 2}],
     "sends_at": "now", "time_zone": "UTC", "cost": None, "currency": None,
     "samples": [
-        {"why": "first ready row", "row": 2, "to": "AU mobile · +61 412 345 678", "text": "Hi Ann", "segments": 1},
-        {"why": "with a warning", "row": 5, "to": "AU landline · +61 2 9876 5432", "text": "Hi Dee", "segments": 1},
+        {"why": "first ready row", "row": 2, "to": "AU mobile · +61 412 345 677", "text": "Hi Ann", "segments": 1},
+        {"why": "with a warning", "row": 6, "to": "AU mobile · +61 412 345 677", "text": "Hi Zoë", "segments": 1},
     ],
     "dominant_problem": None,
 }
 
 SUMMARY_JSON = {
-    "rows_read": 5, "rows_valid": 3, "rows_with_errors": 2, "rows_with_warnings": 2, "rows_skipped": 0,
-    "messages_gsm7": 2, "messages_ucs2": 1, "segments": 3, "leased_rows": 3, "scheduled_rows": 0,
+    "rows_read": 5, "rows_valid": 2, "rows_with_errors": 3, "rows_with_warnings": 1, "rows_skipped": 0,
+    "messages_gsm7": 1, "messages_ucs2": 1, "segments": 2, "leased_rows": 2, "scheduled_rows": 0,
     "top_problems": [
         {"severity": "error", "code": "invalid-phone", "count": 1},
         {"severity": "error", "code": "missing-recipient", "count": 1},
-        {"severity": "warning", "code": "not-mobile", "count": 1},
+        {"severity": "error", "code": "not-mobile", "count": 1},
         {"severity": "warning", "code": "duplicate-recipient", "count": 1},
     ],
 }
@@ -91,12 +91,13 @@ def test_check_report_file(tmp_path):
     report = (tmp_path / "c.report.csv").read_bytes().decode("utf-8-sig")
     assert report == (
         "Row,Column,Value,Severity,Code,Message\r\n"
-        '3,Mobile,12345,error,invalid-phone,"not a valid phone number: it is not a number in use in AU '
-        '(no country code, so read as AU; use --country or write +<country code>)"\r\n'
+        '3,Mobile,12345,error,invalid-phone,"not a valid phone number: it is too short (5 digits; an Australian '
+        "mobile has 10, as in 0412 345 678); without a country code it was read as AU (Australia): write +<country "
+        "code>, or set the row's Country column or --country\"\r\n"
         "4,Mobile,,error,missing-recipient,no recipient number; fill in the cell or remove the row\r\n"
-        '5,Mobile,(02) 9876 5432,warning,not-mobile,"this is a landline (+61298765432), which may not receive SMS"'
-        "\r\n"
-        "6,Mobile,+61412345678,warning,duplicate-recipient,row 2 also texts +61412345678; use --dedupe to send "
+        '5,Mobile,(02) 9876 5432,error,not-mobile,"this is an Australian landline (+61 2 9876 5432); SMS to it is '
+        "at best read out as a voice call; use the person's mobile number, or --allow-landlines to send anyway\"\r\n"
+        "6,Mobile,+61412345677,warning,duplicate-recipient,row 2 also texts +61412345677; use --dedupe to send "
         "only the first\r\n"
     )
 
@@ -109,7 +110,7 @@ def test_check_json(tmp_path):
 
 
 def test_check_of_a_clean_sheet(tmp_path):
-    sheet = write_csv(tmp_path / "c.csv", [["Mobile", "Name"], ["0412 345 678", "Ann"]])
+    sheet = write_csv(tmp_path / "c.csv", [["Mobile", "Name"], ["0412 345 677", "Ann"]])
     result = CliRunner().invoke(main, ["check", str(sheet), "--text", "Hi {{ Name }}", "--from", "CityDental"])
     assert (result.exit_code, result.stderr) == (0, "")
     assert normalise(result.stdout, tmp_path) == """\
@@ -128,7 +129,7 @@ Checked <tmp>/c.csv (1 row); report: <tmp>/c.report.csv; preview: <tmp>/c.previe
   sends at                  now
   estimated cost            not known: set --price, or [prices] in the config file
   sample messages:
-    row 2 · AU mobile · +61 412 345 678 (first ready row, 1 segment)
+    row 2 · AU mobile · +61 412 345 677 (first ready row, 1 segment)
       Hi Ann
 """
 
@@ -149,17 +150,16 @@ def test_send_plan_and_confirmation_declined(sandbox, tmp_path, monkeypatch):
     assert (result.exit_code, result.stderr) == (1, "")
     assert normalise(result.stdout, tmp_path) == (
         "Checked <tmp>/c.csv (5 rows); preview: <tmp>/c.preview.csv\n"
-        + SUMMARY.replace("total segments                   3", "total segments                   7")
-        .replace("(first ready row, 1 segment)\n      Hi Ann", f"(first ready row, 2 segments)\n      Hi Ann, {xs}"
-                 f"\n    row 6 · AU mobile · +61 412 345 678 (longest, 3 segments)\n      Hi Zoë, {xs}")
-        .replace("(with a warning, 1 segment)\n      Hi Dee", f"(with a warning, 2 segments)\n      Hi Dee, {xs}")
-        + "  to send now: 3 messages (7 segments) from property PS1 via 127.0.0.1:<port>\n"
-        "Send 3 messages (7 segments) from property PS1 via 127.0.0.1:<port>? [y/N]: n\n"
+        + SUMMARY.replace("total segments                   2", "total segments                   5")
+        .replace("(first ready row, 1 segment)\n      Hi Ann", f"(first ready row, 2 segments)\n      Hi Ann, {xs}")
+        .replace("(with a warning, 1 segment)\n      Hi Zoë", f"(longest, 3 segments)\n      Hi Zoë, {xs}")
+        + "  to send now: 2 messages (5 segments) from property PS1 via 127.0.0.1:<port>\n"
+        "Send 2 messages (5 segments) from property PS1 via 127.0.0.1:<port>? [y/N]: n\n"
         "Nothing sent.\n"
     )
     assert sandbox.state.taken == []
     assert [r["Status"] for r in read_results(tmp_path / "c.results.csv")] == [
-        "pending", "invalid", "invalid", "pending", "pending"]
+        "pending", "invalid", "invalid", "invalid", "pending"]
 
 
 def test_send_without_a_terminal_refuses(sandbox, tmp_path):
@@ -173,12 +173,12 @@ def test_send_without_a_terminal_refuses(sandbox, tmp_path):
 def test_send_json(sandbox, tmp_path):
     sheet = write_csv(tmp_path / "c.csv", PROBLEM_ROWS)
     result = send(sandbox, tmp_path, sheet, "--text", "Hi {{ Name }}", "--json")
-    assert (result.exit_code, result.stderr) == (1, "")  # rows 3 and 4 are invalid
+    assert (result.exit_code, result.stderr) == (1, "")  # rows 3, 4 and 5 are invalid
     outcome = json.loads(normalise(result.stdout, tmp_path))
     assert isinstance(outcome.pop("seconds"), float)
-    assert outcome == {**SUMMARY_JSON, **PREVIEW_JSON, "sent": 3, "scheduled": 0, "failed": 0, "unknown": 0,
-                       "results": "<tmp>/c.results.csv", "preview": "<tmp>/c.preview.csv", "to_send": 3,
-                       "segments_to_send": 3, "cost_to_send": None, "host": "127.0.0.1:<port>", "property": "PS1",
+    assert outcome == {**SUMMARY_JSON, **PREVIEW_JSON, "sent": 2, "scheduled": 0, "failed": 0, "unknown": 0,
+                       "results": "<tmp>/c.results.csv", "preview": "<tmp>/c.preview.csv", "to_send": 2,
+                       "segments_to_send": 2, "cost_to_send": None, "host": "127.0.0.1:<port>", "property": "PS1",
                        "interrupted": False}
 
 

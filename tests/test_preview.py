@@ -23,7 +23,7 @@ def in_days(days: int, hour: int) -> dt.datetime:
 def test_a_workbook_preview_shows_every_message_and_marks_the_cells_at_fault(tmp_path):
     appointment = dt.datetime(2026, 12, 3, 9, 30)
     rows = [["Spring reminders"], [], ["Mobile", "Name", "Appointment", "Visits"],
-            [61412345678, "Ann", appointment, 3], ["12345", "Bob", appointment, 1], [],
+            [61412345677, "Ann", appointment, 3], ["12345", "Bob", appointment, 1], [],
             ["0412 345 679", "Zoë", None, 2]]
     sheet = write_xlsx(tmp_path / "c.xlsx", rows)
     result = CliRunner().invoke(main, ["check", str(sheet), "--text", "Hi {{ Name }}", "--header-row", "3",
@@ -37,8 +37,8 @@ def test_a_workbook_preview_shows_every_message_and_marks_the_cells_at_fault(tmp
                                        "Characters", "Segments", "Encoding", "Sends at", "Cost", "Status", "Problem"]
     assert ws["A3"].font.b and ws.freeze_panes == "A4" and ws.auto_filter.ref.startswith("A3:")
     ann = [c.value for c in ws[4]]
-    assert ann[:4] == [61412345678, "Ann", appointment, 3]  # the input's types survive
-    assert ann[4:] == ["AU mobile · +61 412 345 678", "Hi Ann", 6, 1, "GSM-7", "now", 0.05, "ready", None]
+    assert ann[:4] == [61412345677, "Ann", appointment, 3]  # the input's types survive
+    assert ann[4:] == ["AU mobile · +61 412 345 677", "Hi Ann", 6, 1, "GSM-7", "now", 0.05, "ready", None]
     assert ws["C4"].is_date and ws["D4"].data_type == "n"
     bob = ws[5]
     assert [c.value for c in bob][4:12] == [None, "Hi Bob", 6, 1, "GSM-7", None, None, "error"]
@@ -53,8 +53,8 @@ def test_a_workbook_preview_shows_every_message_and_marks_the_cells_at_fault(tmp
 
 def test_a_csv_preview_shows_send_times_in_the_run_zone_and_the_cost(tmp_path):
     when = in_days(3, 10)
-    rows = [["Mobile", "Name", "Schedule"], ["0412345678", "Ann", when.strftime("%Y-%m-%d %H:%M")],
-            ["+64 21 123 4567", "Kiri", ""]]
+    rows = [["Mobile", "Name", "Schedule"], ["0412345677", "Ann", when.strftime("%Y-%m-%d %H:%M")],
+            ["+64 21 123 4568", "Kiri", ""]]
     sheet = write_csv(tmp_path / "c.csv", rows)
     result = CliRunner().invoke(main, ["check", str(sheet), "--text", "Hi {{ Name }}", "--timezone",
                                        "Australia/Sydney", "--price", "0.055", "--json"])
@@ -67,8 +67,8 @@ def test_a_csv_preview_shows_send_times_in_the_run_zone_and_the_cost(tmp_path):
     assert (figures["cost"], figures["currency"]) == ("0.11", "AUD")
     preview = read_results(tmp_path / "c.preview.csv")
     assert [(r["Will text"], r["Sends at"], r["Cost"], r["Status"]) for r in preview] == [
-        ("AU mobile · +61 412 345 678", expected_when, "0.055", "ready"),
-        ("NZ mobile · +64 21 123 4567", "now", "0.055", "ready"),
+        ("AU mobile · +61 412 345 677", expected_when, "0.055", "ready"),
+        ("NZ mobile · +64 21 123 4568", "now", "0.055", "ready"),
     ]
 
 
@@ -116,12 +116,12 @@ def test_a_problem_on_most_rows_is_printed_once_first(tmp_path):
 
 def test_results_say_what_was_sent_to_whom_and_when(sandbox, tmp_path):
     when = in_days(2, 9)
-    rows = [["Mobile", "Name", "Schedule"], ["0412345678", "Ann", when.strftime("%Y-%m-%d %H:%M")]]
+    rows = [["Mobile", "Name", "Schedule"], ["0412345677", "Ann", when.strftime("%Y-%m-%d %H:%M")]]
     sheet = write_csv(tmp_path / "c.csv", rows)
     assert send(sandbox, tmp_path, sheet, "--text", "Hi {{ Name }}", "--timezone", "Australia/Sydney").exit_code == 0
     row = read_results(tmp_path / "c.results.csv")[0]
     assert (row["Status"], row["To"], row["Text"], row["Segments"], row["Attempts"]) == (
-        "scheduled", "+61412345678", "Hi Ann", "1", "1")
+        "scheduled", "+61412345677", "Hi Ann", "1", "1")
     assert row["Sends at"] == f"{when:%a} {when.day} {when:%b %Y} 09:00 AEDT"
 
 

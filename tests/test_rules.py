@@ -25,9 +25,9 @@ def codes(problems):
 @pytest.mark.parametrize(
     ("raw", "value", "expected"),
     [
-        ("0412 345 678", "+61412345678", []),
+        ("0412 345 677", "+61412345677", []),
         ("+44 7911 123456", "+447911123456", []),
-        ("(02) 9876 5432", "+61298765432", [("warning", "not-mobile")]),
+        ("(02) 9876 5432", "+61298765432", [("error", "not-mobile")]),
         ("", None, [("error", "missing-recipient")]),
         ("12345", None, [("error", "invalid-phone")]),
         ("hello", None, [("error", "invalid-phone")]),

@@ -136,7 +136,7 @@ def test_compile_time_breach_names_file_and_line(tmp_path):
 def test_cli_stops_on_a_hostile_template_and_flags_rows_that_breach(tmp_path):
     """The real CLI in a child: a template that breaches on every row stops the run (exit 2, one line);
     one that breaches only on some rows makes those rows errors in the report."""
-    sheet = write_csv(tmp_path / "c.csv", [["Mobile", "Count"], ["0412345678", "3"], ["0412345679", "999999999"]])
+    sheet = write_csv(tmp_path / "c.csv", [["Mobile", "Count"], ["0412345677", "3"], ["0412345679", "999999999"]])
     template = tmp_path / "t.txt"
     template.write_text("Hi\n{{ 'x' * 10**9 }}\n", encoding="utf-8")
     run = [sys.executable, "-m", "batchsms", "check", str(sheet)]
@@ -164,7 +164,7 @@ def test_render_deadline_is_a_backstop(monkeypatch):
 # --------------------------------------------------------------------------- one naming rule for both renderers
 
 NAMES = ["Mobile", "self", "row", "loop", "range", "True", "Name", "Name", "First Name", "First_Name"]
-CELLS = ["0412345678", "S", "R", "L", "G", "T", "N1", "N2", "F-space", "F-under"]
+CELLS = ["0412345677", "S", "R", "L", "G", "T", "N1", "N2", "F-space", "F-under"]
 
 
 AWKWARD = [
@@ -192,7 +192,7 @@ def test_fast_path_and_jinja_agree_on_awkward_headers():
 
 
 def test_awkward_headers_end_to_end(sandbox, tmp_path):
-    sheet = write_csv(tmp_path / "c.csv", [["Mobile", "self", "Name", "Name"], ["0412345678", "S", "N1", "N2"]])
+    sheet = write_csv(tmp_path / "c.csv", [["Mobile", "self", "Name", "Name"], ["0412345677", "S", "N1", "N2"]])
     result = send(sandbox, tmp_path, sheet, "--text", "{{ self }} {{ Name }} {{ row['Name'] }}")
     assert result.exit_code == 0, result.output
     assert [m["Text"] for m in sandbox.state.taken] == ["S N1 N1"]
@@ -203,8 +203,8 @@ def test_awkward_headers_end_to_end(sandbox, tmp_path):
 
 @pytest.mark.parametrize(
     "raw",
-    ["0412345678;0412345679", "0412345678 / 0412345679", "0412345678,0412345679", "0412345678 or 0412345679",
-     "0412345678 & 0412345679", "0412345678\n0412345679", "+61 412 345 678 | +61 412 345 679"],
+    ["0412345677;0412345679", "0412345677 / 0412345679", "0412345677,0412345679", "0412345677 or 0412345679",
+     "0412345677 & 0412345679", "0412345677\n0412345679", "+61 412 345 677 | +61 412 345 679"],
 )
 def test_a_cell_with_two_numbers_is_an_error(raw):
     value, problems = rules.check_to(raw, BOOK)
@@ -213,27 +213,27 @@ def test_a_cell_with_two_numbers_is_an_error(raw):
 
 
 def test_two_numbers_message_names_them():
-    assert rules.check_to("0412345678;0412345679", BOOK)[1][0].message == (
-        "this cell holds two numbers (0412345678 and 0412345679); put one number per row"
+    assert rules.check_to("0412345677;0412345679", BOOK)[1][0].message == (
+        "this cell holds two numbers (0412345677 and 0412345679); put one number per row"
     )
 
 
 def test_one_number_however_formatted_is_not_two():
-    singles = {"+61 (0)412 345 678": "+61412345678", "0412-345-678": "+61412345678", "(02) 9876 5432": "+61298765432",
-               "+61 2 9876 5432,123": "+61298765432", "0412.345.678": "+61412345678",
-               "0412345678;0412345679": None}
+    singles = {"+61 (0)412 345 677": "+61412345677", "0412-345-677": "+61412345677", "(02) 9876 5432": "+61298765432",
+               "+61 2 9876 5432,123": "+61298765432", "0412.345.677": "+61412345677",
+               "0412345677;0412345679": None}
     got = {raw: rules.check_to(raw, BOOK)[0] for raw in singles}
     assert got == singles  # the last is two numbers: no value
 
 
 def test_two_numbers_end_to_end(tmp_path):
-    sheet = write_csv(tmp_path / "c.csv", [["Mobile", "Name", "Clinic"], ["0412345678;0412345679", "Ann", "Bondi"],
+    sheet = write_csv(tmp_path / "c.csv", [["Mobile", "Name", "Clinic"], ["0412345677;0412345679", "Ann", "Bondi"],
                                            ["0412345670", "Bo", "Manly"]])
     result = CliRunner().invoke(main, ["check", str(sheet), "--text", "Hi {{ Name }}",
                                        "--report", str(tmp_path / "r.csv")])
     assert result.exit_code == 1, result.output
     rows = list(csv.reader(io.StringIO((tmp_path / "r.csv").read_text(encoding="utf-8-sig"))))
-    assert [r[:5] for r in rows[1:]] == [["2", "Mobile", "0412345678;0412345679", "error", "two-numbers"]]
+    assert [r[:5] for r in rows[1:]] == [["2", "Mobile", "0412345677;0412345679", "error", "two-numbers"]]
 
 
 # --------------------------------------------------------------------------- invisible text
@@ -254,7 +254,7 @@ def test_a_text_with_something_visible_is_a_message():
 
 
 def test_invisible_text_end_to_end(tmp_path):
-    sheet = write_csv(tmp_path / "c.csv", [["To", "Text"], ["0412345678", "\u200b\ufeff"], ["0412345679", "hi"]])
+    sheet = write_csv(tmp_path / "c.csv", [["To", "Text"], ["0412345677", "\u200b\ufeff"], ["0412345679", "hi"]])
     result = CliRunner().invoke(main, ["check", str(sheet), "--report", str(tmp_path / "r.json")])
     assert result.exit_code == 1, result.output
     issues = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["issues"]
@@ -288,7 +288,7 @@ def test_a_time_the_clocks_skip_is_an_error_naming_both_readings():
 
 
 def test_clock_change_end_to_end(tmp_path):
-    sheet = write_csv(tmp_path / "c.csv", [["To", "Text", "Schedule"], ["0412345678", "hi", "2026-04-05 02:30"],
+    sheet = write_csv(tmp_path / "c.csv", [["To", "Text", "Schedule"], ["0412345677", "hi", "2026-04-05 02:30"],
                                            ["0412345679", "hi", "2026-10-04 02:30"]])
     result = CliRunner().invoke(main, ["check", str(sheet), "--timezone", "Australia/Sydney", "--report",
                                        str(tmp_path / "r.json")])
@@ -333,7 +333,7 @@ def test_formula_text_anywhere_is_made_inert(value):
 def test_plain_numbers_and_text_stay_as_written():
     """No ' before a plain number. ``+1 (555) 010-9999`` stays too: without a letter a formula can call
     no function and name no cell, and a ' would change the number for every program reading the file."""
-    values = ["-12.50", "+61 412 345 678", "-5", "+1 (555) 010-9999", "2026-12-01", "ann@example.com", "a=b",
+    values = ["-12.50", "+61 412 345 677", "-5", "+1 (555) 010-9999", "2026-12-01", "ann@example.com", "a=b",
               "x;-1.5;+2", "Hi - bye"]
     assert [v for v in values if csv_safe(v) is not v] == []
     assert [csv_safe(v) for v in ("=1+2", "@SUM(1)", "-2+3", "=123")] == ["'=1+2", "'@SUM(1)", "'-2+3", "'=123"]
@@ -341,14 +341,14 @@ def test_plain_numbers_and_text_stay_as_written():
 
 def test_report_and_results_stay_inert_for_any_list_separator(sandbox, tmp_path):
     evil = "Bob;=cmd|' /C calc'!A0"
-    sheet = write_csv(tmp_path / "c.csv", [["Mobile", "Name", "Amount"], ["0412345678", evil, "-12.50"],
-                                           [evil, "Ann", "+61 412 345 678"]])
+    sheet = write_csv(tmp_path / "c.csv", [["Mobile", "Name", "Amount"], ["0412345677", evil, "-12.50"],
+                                           [evil, "Ann", "+61 412 345 677"]])
     result = send(sandbox, tmp_path, sheet, "--text", "Hi")
     assert result.exit_code == 1, result.output
     results = (tmp_path / "c.results.csv").read_text(encoding="utf-8-sig")
     assert _live_formulas(results) == []
     rows = list(csv.reader(io.StringIO(results)))
-    assert rows[1][1:3] == ["'Bob;'=cmd|' /C calc'!A0", "-12.50"] and rows[2][2] == "+61 412 345 678"
+    assert rows[1][1:3] == ["'Bob;'=cmd|' /C calc'!A0", "-12.50"] and rows[2][2] == "+61 412 345 677"
 
     result = CliRunner().invoke(main, ["check", str(sheet), "--text", "Hi", "--report", str(tmp_path / "r.csv")])
     assert result.exit_code == 1
