@@ -194,20 +194,12 @@ def decode(path: Path, data: bytes, encoding: str | None, delimiter: str | None 
     column of the first byte in question and suggests ``--encoding``.
     """
     if encoding:
-        try:
-            return data.decode(encoding), encoding
-        except UnicodeDecodeError as exc:
-            row, col = _locate_byte(data, exc, encoding, delimiter)
-            raise SheetError(f"{path}: row {row} is not valid {encoding} (byte 0x{data[exc.start]:02X} in column "
-                             f"{col}); check --encoding {encoding}, or save it as 'CSV UTF-8' from Excel") from exc
+        return _decode_or_say_where(path, data, encoding, encoding, delimiter,
+                                    f"; check --encoding {encoding}, or save it as 'CSV UTF-8' from Excel")
     if data.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         enc, name = ("utf-8-sig", "UTF-8") if data.startswith(codecs.BOM_UTF8) else ("utf-16", "UTF-16")
-        try:
-            return data.decode(enc), enc
-        except UnicodeDecodeError as exc:
-            row, col = _locate_byte(data, exc, enc, delimiter)
-            raise SheetError(f"{path}: row {row} is not valid {name} (byte 0x{data[exc.start]:02X} in column {col}), "
-                             f"though the file starts as {name}; fix that cell, or {ENCODING_HINT}") from exc
+        return _decode_or_say_where(path, data, enc, name, delimiter,
+                                    f", though the file starts as {name}; fix that cell, or {ENCODING_HINT}")
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError as exc:
@@ -231,6 +223,17 @@ def decode(path: Path, data: bytes, encoding: str | None, delimiter: str | None 
                          "file is in another encoding; name it with --encoding shift_jis, --encoding gb18030 or "
                          "--encoding utf-8 (or the one it was saved in), or save it as 'CSV UTF-8' from Excel")
     return text, "cp1252"
+
+
+def _decode_or_say_where(path: Path, data: bytes, encoding: str, name: str, delimiter: str | None,
+                         advice: str) -> tuple[str, str]:
+    """``data`` decoded strictly as ``encoding``, or a SheetError naming the row and column of the bad byte."""
+    try:
+        return data.decode(encoding), encoding
+    except UnicodeDecodeError as exc:
+        row, col = _locate_byte(data, exc, encoding, delimiter)
+        raise SheetError(f"{path}: row {row} is not valid {name} (byte 0x{data[exc.start]:02X} in column "
+                         f"{col}){advice}") from exc
 
 
 def _mostly_utf8(data: bytes, first_bad: int) -> bool:
