@@ -30,7 +30,9 @@ class Status(str, enum.Enum):
 
     The check gives VALID, INVALID or SKIPPED; the journal records STARTED before a
     request goes out and SENT, SCHEDULED, FAILED or UNKNOWN after; PENDING is a valid
-    row no run has sent yet. The values are what the results file and ``--json`` show.
+    row no run has sent yet; HELD is a message kept locally until it is due (beyond the
+    API's 14-day window, or ``--hold``) and CANCELLED a held one withdrawn before it went.
+    The values are what the results file and ``--json`` show.
     """
 
     VALID = "valid"
@@ -42,6 +44,8 @@ class Status(str, enum.Enum):
     SCHEDULED = "scheduled"
     FAILED = "failed"
     UNKNOWN = "unknown"
+    HELD = "held"
+    CANCELLED = "cancelled"
 
     def __str__(self) -> str:
         return self.value
