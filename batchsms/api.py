@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from . import dates
 from . import fields as F
 from .check import CheckOptions, check, check_option_values
 from .client import Client
@@ -75,6 +76,11 @@ class Options:
     allow_landlines: bool = False  # a valid number that is no mobile is a warning (sent), not an error
     countries: Sequence[str] = ()  # countries the numbers may be from (["AU", "NZ"]): a landline or invalid
     #                                number that is a mobile in one of them names that reading
+    locale: str | None = None  # how dates print and read (en_AU); None: locale in the config, else --country's
+    where: str | None = None  # a Jinja expression over the row: rows it is false for are skipped
+    consent_column: str | None = None  # header of the consent column: rows without yes/y/true/1 are skipped
+    skip_empty: bool = False  # a row whose template writes no text is skipped, not an error
+    marketing: bool | None = None  # the law's marketing rules; None: marketing in the config (default off)
 
     def inputs(self, sheet_path: Path) -> list[tuple[str, Path | None]]:
         """The files this run reads, named as the user knows them: no output may be one of them."""
@@ -90,18 +96,29 @@ def _check_options(options: Options, header: Sequence[str], preferences: Prefere
     unknown = [name for name in options.defaults if name not in F.FIELDS]
     if unknown:
         raise ConfigError(f"defaults: {', '.join(unknown)} are not API fields; use {', '.join(F.FIELDS)}")
+    locale = options.locale or preferences.locale  # None: English as written in each --country (Babel, lazily)
+    if locale is not None:
+        try:
+            dates.locale_for(options.country, locale)
+        except ValueError as exc:
+            raise ConfigError(str(exc) if options.locale else f"{preferences.path}: [batchsms] {exc}") from None
     template = None
     if options.template is not None:
-        template = MessageTemplate.from_file(options.template, header)
+        template = MessageTemplate.from_file(options.template, header, locale=locale, country=options.country)
     elif options.text is not None:
-        template = MessageTemplate(options.text, header)
+        template = MessageTemplate(options.text, header, locale=locale, country=options.country)
     suppress = load_optouts(options.suppress, options.country) if options.suppress is not None else frozenset()
+    if preferences.optouts is not None and preferences.optouts.exists():  # STOP replies land there
+        suppress = suppress | load_optouts(preferences.optouts, options.country)
     checked = CheckOptions(
         country=options.country, timezone=run_zone(options.timezone, preferences).key, template=template,
         defaults={k: v for k, v in options.defaults.items() if v}, max_segments=options.max_segments,
         dedupe=options.dedupe, suppress=suppress, now=options.now,
         country_column=options.country_column, allow_landlines=options.allow_landlines,
-        countries=tuple(options.countries),
+        countries=tuple(options.countries), where=options.where, consent_column=options.consent_column,
+        skip_empty=options.skip_empty,
+        marketing=options.marketing if options.marketing is not None else preferences.marketing,
+        locale=locale,
     )
     check_option_values(checked)
     return checked

@@ -22,12 +22,14 @@ from . import fields as F
 from . import rules
 from .clock import local_zone_name, zone_named
 from .codes import Status
+from .compliance import check_marketing
 from .errors import ConfigError, SheetError
 from .fields import header_key
 from .perf import gc_paused
 from .phones import PhoneBook, main_region, region_for, regions_named
 from .report import Issue, Report, RowResult
 from .rules import ERROR, Problem
+from .selection import Selection
 from .sheet import Sheet, find_header, listed_names
 from .template import MessageTemplate, MissingVariable, RenderError
 
@@ -53,6 +55,11 @@ class CheckOptions:
     country_column: str | None = None  # header of each row's country; None: a column headed Country, if any
     allow_landlines: bool = False  # a valid number that is no mobile is a warning, not an error
     countries: tuple[str, ...] = ()  # countries the sheet's numbers may be from (--countries), to name readings
+    where: str | None = None  # --where EXPRESSION: rows it is false for are skipped (not-selected)
+    consent_column: str | None = None  # rows whose cell here is not yes/y/true/1 are skipped (no-consent)
+    skip_empty: bool = False  # a row whose template writes no text is skipped (empty-message), not an error
+    marketing: bool = False  # the law's rules for a marketing text: an opt-out in every text (no-opt-out)
+    locale: str | None = None  # the locale --where reads dates in (the template carries its own)
 
     def zone(self) -> ZoneInfo:
         """The zone naive schedule times are read in (``--timezone``, else this machine's)."""
@@ -459,9 +466,15 @@ def check(sheet: Sheet, options: CheckOptions, workers: int = 1, helpers: Helper
     if options.now is None:  # one clock for every row, whichever process checks it
         options = replace(options, now=time.time())
     checker = RowChecker(sheet, options)
+    selection = Selection.of(sheet, where=options.where, consent_column=options.consent_column,
+                             skip_empty=options.skip_empty, locale=options.locale, country=options.country)
     with gc_paused():
         results = check_rows(checker, workers, helpers)
         apply_other_readings(results, checker)
         apply_sheet_rules(results, sheet)
+        selection.apply(results, sheet)
+        if options.marketing or any(source.field == F.FROM for source in checker.sources):
+            check_marketing(results, marketing=options.marketing, sender_label=sheet.column_of(F.FROM) or "From",
+                            text_label=checker.text_label)
         apply_batch_rules(results, options, sheet.column_of(F.TO) or "To")
     return Report(results, sheet)

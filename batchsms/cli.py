@@ -129,6 +129,19 @@ def check_options(func):
         click.option("--timezone", metavar="ZONE",
                      help="Time zone for times shown and schedule times written without an offset "
                           "(default: timezone in the config file, else this machine's zone)."),
+        click.option("--locale", metavar="LOCALE",
+                     help="How dates print and read, e.g. en_AU, en_US, de_DE (default: locale in the config "
+                          "file, else English as written in --country)."),
+        click.option("--where", "where", metavar="EXPRESSION",
+                     help="Send only the rows this Jinja expression is true for; the others are skipped: "
+                          "--where \"Clinic == 'Parramatta'\"."),
+        click.option("--consent-column", metavar="HEADER",
+                     help="Skip rows whose cell in this column is not yes/y/true/1 (consent to marketing)."),
+        click.option("--skip-empty", is_flag=True,
+                     help="Skip rows the template writes no text for, instead of calling them errors."),
+        click.option("--marketing/--no-marketing", default=None,
+                     help="A marketing campaign: every text must say how to opt out, and 'Reply STOP' must come "
+                          "from a number (default: marketing in the config file, else off)."),
         click.option("--price", metavar="AMOUNT",
                      help="Price per segment for every number, for the cost estimate (else [prices] in the config)."),
         click.option("--preview", "preview_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -185,6 +198,8 @@ def options_from(params: dict) -> Options:
         timezone=params["timezone"], defaults=defaults, max_segments=params["max_segments"],
         dedupe=params["dedupe"], suppress=params["suppress_path"], price=params["price"],
         country_column=country_column, allow_landlines=params["allow_landlines"], countries=countries,
+        locale=params["locale"], where=params["where"], consent_column=params["consent_column"],
+        skip_empty=params["skip_empty"], marketing=params["marketing"],
     )
 
 

@@ -110,6 +110,9 @@ PLACEHOLDER_NUMBER = _code("placeholder-number", WARNING,
                            "write the person's real number, or ignore this if it is one")
 INVALID_COUNTRY = _code("invalid-country", ERROR, "the Country cell names no country",
                         "write a two-letter ISO code (NZ) or the English name (New Zealand), or leave it empty")
+INVISIBLE_CHARACTER = _code("invisible-character", WARNING,
+                            "the cell holds a character nobody can see (a zero-width space, a joiner, a BOM): "
+                            "it is read without it", "retype the cell to remove it")
 # --- From and the forward fields
 INVALID_SENDER = _code("invalid-sender", ERROR, "From is neither a phone number nor a valid alphanumeric sender ID",
                        "write +E.164, or 1-11 letters, digits and spaces with at least one letter, or leave it blank")
@@ -136,6 +139,12 @@ MISSING_VARIABLE = _code("missing-variable", ERROR, "the template uses a column 
                          "correct the name in the template, or add the column")
 EMPTY_VARIABLE = _code("empty-variable", WARNING, "a variable the text prints is empty on this row (\"Hi , ...\")",
                         "fill the cell, or give a fallback: {{ First_Name | default(\"there\", true) }}")
+NO_OPT_OUT = _code("no-opt-out", ERROR, "a marketing text (--marketing) says nowhere how to opt out",
+                   "add 'Reply STOP to opt out' (sent from a number) or an unsubscribe link")
+OPT_OUT_UNREACHABLE = _code("opt-out-unreachable", WARNING,
+                            "the text asks for a reply (Reply STOP) but the sender ID cannot receive replies",
+                            "send from a number or a leased one (blank From), or give a link to opt out; "
+                            "an error with --marketing")
 TEMPLATE_ERROR = _code("template-error", ERROR, "the template failed on this row",
                        "fix the template or the row's values as the message says")
 # --- Schedule
@@ -160,6 +169,13 @@ INVALID_URL = _code("invalid-url", ERROR, "the webhook is not an absolute http(s
 RECEIPT_WEBHOOK_UNUSED = _code("receipt-webhook-unused", WARNING,
                                "DeliveryReceipt is false, so the receipt webhook is never called",
                                "set DeliveryReceipt true, or remove the webhook")
+# --- which rows go (--where, --consent-column, --skip-empty)
+NOT_SELECTED = _code("not-selected", WARNING, "skipped: --where leaves the row out",
+                     "nothing to do, unless the row should go: change --where")
+NO_CONSENT = _code("no-consent", WARNING, "skipped: the consent column does not say yes (--consent-column)",
+                   "nothing to do, unless the person agreed: then write yes")
+EMPTY_MESSAGE = _code("empty-message", WARNING, "skipped: the template writes no text for the row (--skip-empty)",
+                      "nothing to do, unless the row should get a text: then fix the template or the row")
 # --- across rows
 DUPLICATE_RECIPIENT = _code("duplicate-recipient", WARNING, "an earlier row texts the same number",
                             "use --dedupe to send only the first")

@@ -41,7 +41,7 @@ PRICES_SECTION = "prices"
 CREDENTIAL_KEYS = frozenset({"account_sid", "auth_token", "property_sid", "base_url"})
 #: Keys of [batchsms] :func:`load_preferences` reads. A later preference (marketing, quiet_hours,
 #: optouts) is one more name here, one more field of Preferences and one line in load_preferences.
-PREFERENCE_KEYS = frozenset({"timezone"})
+PREFERENCE_KEYS = frozenset({"timezone", "locale", "marketing", "optouts"})
 #: Keys people put under [batchsms] that belong elsewhere: named in the warning.
 MISPLACED = {"currency": PRICES_SECTION}
 
@@ -144,6 +144,9 @@ class Preferences:
     prices: Prices | None = None  # from [prices]; None when it holds no price
     currency: str = DEFAULT_CURRENCY  # [prices] currency, also the currency of --price
     timezone: str | None = None  # [batchsms] timezone, checked to be a zone; None: the machine's
+    locale: str | None = None  # [batchsms] locale for dates (en_AU); None: English as written in --country
+    marketing: bool = False  # [batchsms] marketing = true: every run checks the law's marketing rules
+    optouts: Path | None = None  # [batchsms] optouts: the opt-out file every check reads (STOP replies land there)
     warnings: tuple[str, ...] = ()  # keys and sections that were ignored (typos, misplaced keys)
 
 
@@ -174,10 +177,25 @@ def load_preferences(env: Mapping[str, str] | None = None) -> Preferences:
     timezone = main.get("timezone", "").strip() or None
     if timezone is not None:
         clock.zone_named(timezone, f"{path}: [{SECTION}] timezone", show=False)
+    marketing = _flag(main.get("marketing", ""), f"{path}: [{SECTION}] marketing")
+    optouts = main.get("optouts", "").strip() or None
+    optouts_path = (path.parent / Path(optouts).expanduser()) if optouts is not None else None
     prices, currency = None, DEFAULT_CURRENCY
     if parser.has_section(PRICES_SECTION):
         section = dict(parser[PRICES_SECTION])
         prices = Prices.from_section(section, str(path))
         if "currency" in section:  # also without a price: it is the currency of --price
             currency = parse_currency(section["currency"], f"{path}: [{PRICES_SECTION}] currency", show=False)
-    return Preferences(path=path, prices=prices, currency=currency, timezone=timezone, warnings=tuple(warnings))
+    return Preferences(path=path, prices=prices, currency=currency, timezone=timezone,
+                       locale=main.get("locale", "").strip() or None, marketing=marketing, optouts=optouts_path,
+                       warnings=tuple(warnings))
+
+
+def _flag(raw: str, where: str) -> bool:
+    """A yes/no setting: true/false, yes/no, on/off, 1/0 in any case; empty is no."""
+    value = raw.strip().casefold()
+    if value in ("", "false", "no", "off", "0"):
+        return False
+    if value in ("true", "yes", "on", "1"):
+        return True
+    raise ConfigError(f"{where} = {raw.strip()[:40]!r}: write true or false")

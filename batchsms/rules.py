@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ from . import codes as C
 from . import segments as seg
 from .clock import abbreviation, format_local
 from .codes import Problem
+from .fields import visible as fields_visible
 from .numbers import describe
 from .phones import NO_DIGITS, PHONE_LIKE, Phone, PhoneBook, country_name, line_in
 
@@ -184,9 +185,48 @@ def _placeholder(phone: Phone) -> Problem:
         "write the real number, or ignore this if it is one")
 
 
+def invisible_names(removed: str) -> str:
+    """The invisible characters of a value, named as a person can look them up: ``zero-width space (U+200B)``."""
+    names = []
+    for char in dict.fromkeys(removed):
+        name = unicodedata.name(char, "").lower() or "an invisible character"
+        names.append(f"{name} (U+{ord(char):04X})")
+    return " and ".join(names)
+
+
+def cleaned(value: str, field: str, checker: Callable[[str], tuple[object, Sequence[Problem]]],
+            ) -> tuple[object, Sequence[Problem]] | None:
+    """A value that is valid once its invisible characters are gone: read clean, with a warning.
+
+    Web forms, CRM exports and pasted text carry zero-width spaces, joiners and BOMs that
+    nobody can see; in a sender ID, an e-mail or a URL they would be sent as they are (or
+    make the value invalid). None when the value has none, or is invalid even without them.
+    """
+    if value.isascii():
+        return None
+    clean = fields_visible(value).strip()
+    if clean == value:
+        return None
+    result, problems = checker(clean)
+    if result is None:
+        return None
+    removed = "".join(c for c in value if unicodedata.category(c) == "Cf" or (c.isspace() and not c.isascii()))
+    return result, [*problems, C.INVISIBLE_CHARACTER.problem(
+        f"{field} holds a {invisible_names(removed)}, which nobody can see; it is read and sent as "
+        f"{clean!r}. Retype the cell to remove it")]
+
+
 def _sender(raw: str, book: PhoneBook, field: str, code: C.Code) -> tuple[str | None, list[Problem]]:
-    """A sender ID: an E.164 number or an alphanumeric ID of 1–11 letters, digits and spaces."""
+    """A sender ID: an E.164 number or an alphanumeric ID of 2–11 letters, digits and spaces.
+
+    Two characters at least: the API takes 1–11, but Australia's sender-ID register
+    (in force since July 2026) takes 2–11, and an unregistered ID reaches phones as
+    "Unverified" — so a one-letter ID is wrong wherever the message goes.
+    """
     value = raw.strip()
+    found = cleaned(value, field, lambda v: _sender(v, book, field, code))
+    if found is not None:
+        return found  # type: ignore[return-value]
     if PHONE_LIKE.match(value) and not re.search(r"[A-Za-z]", value):
         phone = book.normalise(value)
         if phone.valid:
@@ -196,6 +236,10 @@ def _sender(raw: str, book: PhoneBook, field: str, code: C.Code) -> tuple[str | 
             "or use an alphanumeric sender ID with at least one letter",
         )]
     if ALNUM_SENDER.match(value) and re.search(r"[A-Za-z]", value):
+        if len(value) < 2:
+            return None, [code.problem(
+                f"{field} is not a valid sender ID: {value!r} is 1 character; sender IDs take 2 to 11 "
+                "(the Australian sender-ID register's rule, from July 2026)")]
         return value, NO_PROBLEMS
     if len(value) > 11:
         why = f"it is {len(value)} characters long and the limit is 11"
@@ -428,6 +472,9 @@ def check_method(raw: str, field: str) -> tuple[str | None, list[Problem]]:
 def check_url(raw: str, field: str) -> tuple[str | None, list[Problem]]:
     """Webhook URIs: absolute http(s) URLs with a host."""
     value = raw.strip()
+    found = cleaned(value, field, lambda v: check_url(v, field))
+    if found is not None:
+        return found  # type: ignore[return-value]
     try:
         parts = urlsplit(value)
         host = parts.hostname
@@ -443,6 +490,9 @@ def check_url(raw: str, field: str) -> tuple[str | None, list[Problem]]:
 def check_email(raw: str, field: str) -> tuple[str | None, list[Problem]]:
     """ForwardToEmail / ForwardFromEmail: one plain address (name@example.com)."""
     value = raw.strip()
+    found = cleaned(value, field, lambda v: check_email(v, field))
+    if found is not None:
+        return found  # type: ignore[return-value]
     if EMAIL.match(value) and len(value) <= 254:
         return value, NO_PROBLEMS
     return None, [C.INVALID_EMAIL.problem(f"{field} is not a valid e-mail address (name@example.com)")]

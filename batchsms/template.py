@@ -607,7 +607,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "+", "%"})
     context_class = _BoundedContext
 
-    def __init__(self, locale: Locale | str | None = None) -> None:
+    def __init__(self, locale: Locale | str | None = None, country: str = DEFAULT_COUNTRY) -> None:
         super().__init__(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False,
                          finalize=_finalize, optimized=False)
         self.globals["range"] = _bounded_range
@@ -615,7 +615,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         filters = {**self.filters, "date": _date_filter, "time": _time_filter}
         self.filters = {name: _bounded_filter(name, func) for name, func in filters.items()}
         self.filters.update({_LOOP: _loop_rounds, _CONCAT: _concat, _EMIT: _emit})
-        self.locale = locale
+        self.locale, self.country = locale, country
         self._date_style: dates.DateStyle | None = None
 
     @property
@@ -627,7 +627,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         if self._date_style is None:
             locale = self.locale
             if locale is None:
-                locale = dates.locale_for(DEFAULT_COUNTRY, None)
+                locale = dates.locale_for(self.country, None)
             elif isinstance(locale, str):
                 locale = dates.locale_for("", locale)
             self._date_style = dates.DateStyle.of(locale)
@@ -753,11 +753,11 @@ class MessageTemplate:
     """
 
     def __init__(self, source: str, header: Sequence[str], name: str = "<--text>",
-                 locale: Locale | str | None = None) -> None:
+                 locale: Locale | str | None = None, country: str = DEFAULT_COUNTRY) -> None:
         self.source = source
         self.name = name
         self.header = list(header)
-        self.locale = locale
+        self.locale, self.country = locale, country
         if len(source) > MAX_SOURCE:
             raise TemplateError(
                 f"{name}: the template is {len(source):,} characters long; a message template may have "
@@ -775,7 +775,7 @@ class MessageTemplate:
             while alias in names:
                 alias += "_"
             self._self_alias = alias
-        self._env = BoundedEnvironment(locale)
+        self._env = BoundedEnvironment(locale, country)
         try:
             tree = self._env.parse(source)
             self._plain_parts = self._plain_substitution(tree)
@@ -895,10 +895,11 @@ class MessageTemplate:
     def __reduce__(self):
         """Pickle as source, header, name and locale name (compiled Jinja templates do not pickle)."""
         locale = self.locale if self.locale is None or isinstance(self.locale, str) else str(self.locale)
-        return (MessageTemplate, (self.source, self.header, self.name, locale))
+        return (MessageTemplate, (self.source, self.header, self.name, locale, self.country))
 
     @classmethod
-    def from_file(cls, path: str | Path, header: Sequence[str], locale: Locale | str | None = None) -> MessageTemplate:
+    def from_file(cls, path: str | Path, header: Sequence[str], locale: Locale | str | None = None,
+                  country: str = DEFAULT_COUNTRY) -> MessageTemplate:
         path = Path(path)
         try:
             source = path.read_text(encoding="utf-8-sig")
@@ -906,7 +907,7 @@ class MessageTemplate:
             raise TemplateError(f"{path}: no such template file") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise TemplateError(f"{path}: cannot be read as UTF-8 text ({exc})") from exc
-        return cls(source, header, name=str(path), locale=locale)
+        return cls(source, header, name=str(path), locale=locale, country=country)
 
     def render(self, cells: Sequence[str]) -> str:
         """The text for one row; raises MissingVariable or RenderError."""
