@@ -44,7 +44,7 @@ def test_to(raw, value, expected):
         ("", "", []),
         ("CityDental", "CityDental", []),
         ("City Dental", "City Dental", []),
-        ("A", "A", []),
+        ("A", None, [("error", "invalid-sender")]),  # the register takes 2-11
         ("ABCDEFGHIJK", "ABCDEFGHIJK", []),
         ("Shop24", "Shop24", []),
         ("+61 412 345 678", "+61412345678", []),
