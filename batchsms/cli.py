@@ -515,24 +515,33 @@ def report_outcome(outcome: SendOutcome, as_json: bool) -> int:
 @click.option("--account-sid", default="ACSANDBOX", show_default=True, help="The AccountSid it accepts.")
 @click.option("--auth-token", default=DEFAULT_SANDBOX_TOKEN, show_default=True,
               help="The token it accepts (made up, not a secret).")
-@click.option("--faults", help="Fault rates per request, e.g. 429=0.05,503=0.02,reset=0.01,500=0.01,timeout=0.01.")
+@click.option("--faults", help="Fault rates per request, e.g. 429=0.05,503=0.02,reset=0.01,500=0.01,timeout=0.01,"
+              "lost=0.01 (500, timeout and lost take the message and then give no proper answer).")
 @click.option("--latency", type=click.FloatRange(min=0), default=0.0, help="Milliseconds added to each send.")
 @click.option("--rate", type=click.FloatRange(min=0.01), help="Answer 429 with Retry-After above N requests/s.")
-@click.option("--seed", type=int, help="Seed for the fault draws, to repeat a run.")
+@click.option("--seed", type=int, help="Seed for the fault, undelivered and reply draws, to repeat a run.")
 @click.option("--timeout-hold", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="Seconds a 'timeout' fault holds the connection without answering.")
-def sandbox(host, port, account_sid, auth_token, faults, latency, rate, seed, timeout_hold) -> None:
+@click.option("--undelivered", type=click.FloatRange(0, 1), default=0.0, metavar="RATE",
+              help="Share of sent messages (with delivery receipts) that end Failed, ErrorCode Undeliverable.")
+@click.option("--replies", type=click.FloatRange(0, 1), default=0.0, metavar="RATE",
+              help="Share of delivered messages sent from a number that get an inbound reply "
+                   "(some say STOP), shown by the list call and sent to the send's WebhookUri.")
+def sandbox(host, port, account_sid, auth_token, faults, latency, rate, seed, timeout_hold, undelivered,
+            replies) -> None:
     """Run a local server that behaves like the Fone Dynamics API (Ctrl-C to stop).
 
-    It takes single sends, BatchMessages and GET /v2/Messages/{sid}, checks Basic
-    auth and every rule of the API page, keeps the 5-lease limit, hands out leased
-    numbers, and moves scheduled messages from Processing to Submitted and
-    Delivered (calling loopback delivery-receipt webhooks). It prints what it did
-    on exit.
+    It takes single sends, BatchMessages, GET /v2/Messages/{sid} and the list call
+    GET /v2/Properties/{sid}/Messages?Date_From=&Date_To=&Results_Count=, checks
+    Basic auth and every rule of the API page, keeps the 5-lease limit, hands out
+    leased numbers, and moves messages from Processing (until their Schedule) to
+    Submitted and Delivered or Failed, with inbound replies when asked (calling
+    loopback delivery-receipt and reply webhooks). It prints what it did on exit.
 
     \b
     Example:
       batchsms sandbox --port 8080 --faults 429=0.05,reset=0.01 --latency 50
+      batchsms sandbox --undelivered 0.03 --replies 0.02 --seed 7
       BATCHSMS_BASE_URL=http://127.0.0.1:8080 BATCHSMS_ACCOUNT_SID=ACSANDBOX BATCHSMS_AUTH_TOKEN=sandbox \\
           batchsms send samples/contacts.csv --text "Hi {{ First_Name }}" --property-sid PS1 --yes
     """
@@ -546,7 +555,8 @@ def sandbox(host, port, account_sid, auth_token, faults, latency, rate, seed, ti
     if warning:
         click.echo(f"batchsms: warning: {warning}", err=True)
     server = Sandbox(host, port, account_sid=account_sid, auth_token=auth_token, faults=fault_rates,
-                     latency_ms=latency, rate=rate, seed=seed, timeout_hold=timeout_hold)
+                     latency_ms=latency, rate=rate, seed=seed, timeout_hold=timeout_hold,
+                     undelivered=undelivered, replies=replies)
     try:
         server.start()
     except OSError as exc:

@@ -166,3 +166,42 @@ def test_stopping_with_a_request_held_logs_no_traceback(make_sandbox, caplog):
     server.stop()
     client.join(10)
     assert [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
+
+
+def test_parse_faults_knows_lost():
+    assert parse_faults("lost=0.25,timeout=0.1") == {"lost": 0.25, "timeout": 0.1}
+
+
+@pytest.mark.parametrize("option", ["--undelivered", "--replies"])
+def test_sandbox_command_rejects_a_rate_beyond_one(option):
+    result = CliRunner().invoke(main, ["sandbox", option, "1.5"])
+    assert result.exit_code == 2 and f"Invalid value for '{option}'" in result.output
+
+
+def test_sandbox_command_fails_the_undelivered_share(tmp_path):
+    """``--undelivered 1`` reaches the server: the message ends Failed (on the real clock, ~1 s) and is counted."""
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "batchsms", "sandbox", "--port", "0", "--auth-token", "t",
+                             "--undelivered", "1", "--replies", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = re.search(r"http://127\.0\.0\.1:\d+", proc.stdout.readline()).group(0)
+        sid = requests.post(f"{url}/v2/Properties/PS1/Messages", json={"To": "+61412345678", "Text": "x"},
+                            auth=("ACSANDBOX", "t"), timeout=5).json()["Message"]["MessageSid"]
+        deadline = time.monotonic() + 5
+        while True:
+            message = requests.get(f"{url}/v2/Messages/{sid}", auth=("ACSANDBOX", "t"), timeout=5).json()["Message"]
+            if message["Status"] != "Submitted" or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert (message["Status"], message["ErrorCode"]) == ("Failed", "Undeliverable")
+    assert re.search(r"sandbox: requests \d+, taken 1, failed 1$", out.strip())

@@ -6,8 +6,15 @@ delayed ACK), and a sandbox slower than the client would hide the client's speed
 
 Faults are drawn per message request: ``429`` and ``503`` refuse without taking the
 message (with Retry-After), ``reset`` drops the connection before taking it, while
-``500`` and ``timeout`` take the message and then fail to answer properly, as a
-real server can: those are the cases a client must never resend blindly.
+``500``, ``timeout`` and ``lost`` take the message and then fail to answer properly, as a
+real server can: those are the cases a client must never resend blindly, and the
+messages it must later find in the list call to settle them.
+
+After the send it plays the rest of a message's life on ``clock`` (``time.time`` unless a
+test passes a ``ManualClock``): Processing until its Schedule, Submitted, then Delivered
+(or, for the ``undelivered`` share, Failed) ``DELIVERY_DELAY`` later, and for the
+``replies`` share an inbound reply a few seconds after that, with the webhooks each step
+calls. Message times are all on that clock; connection deadlines stay on monotonic time.
 
 It is also a network service anyone on its network segment may talk to (``--host
 0.0.0.0``), so bytes no client would send get an HTTP answer, never a traceback: a bad
@@ -33,20 +40,34 @@ import socket
 import struct
 import threading
 import time
+from bisect import bisect_right
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from itertools import accumulate, count
 from typing import NamedTuple
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..segments import count as count_segments
 from .network import is_loopback_host
-from .validation import ApiError, validate
+from .validation import E164, ApiError, validate
 
-FAULT_KINDS = ("429", "503", "reset", "500", "timeout")
+FAULT_KINDS = ("429", "503", "reset", "500", "timeout", "lost")  # new kinds last: old seeds draw as before
+TAKING_FAULTS = frozenset({"500", "timeout", "lost"})  # the message is taken, the answer is not given
 MAX_LEASES = 5
 LEASE_SECONDS = 30 * 24 * 3600
 DELIVERY_DELAY = 1.0  # seconds from submission to the (simulated) delivery receipt
+REPLY_DELAY = (2.0, 10.0)  # a reply comes this many seconds (drawn evenly) after delivery
+UNDELIVERED_CODE = "Undeliverable"  # the ErrorCode of a message the undelivered rate made Failed
+#: What drawn replies say, with weights: mostly ordinary answers, a share of opt-outs in the
+#: spellings people use, and now and then START (an opt-in again) to keep a reader honest.
+REPLY_TEXTS: tuple[tuple[str, int], ...] = (
+    ("Thanks!", 30), ("See you then", 25), ("Ok", 10), ("Who is this?", 4),
+    ("STOP", 8), ("Stop", 4), ("stop.", 3), ("STOP ALL", 2), ("UNSUBSCRIBE", 3), ("opt out", 3),
+    ("START", 1),
+)
+LIST_DEFAULT, LIST_MAX = 50, 1000  # Results_Count when absent, and the most one list call returns
 
 MAX_HEAD = 64 * 1024  # request line and headers; a real client sends well under 1 KB
 MAX_MESSAGE_BODY = 1 << 20  # one message is a few KB at most; anything near this is not a message
@@ -62,6 +83,30 @@ _REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/1\.[0-9]\r\n")
 # lines whose names are tokens, so no "Name :" (a smuggling trick), no folded " continuation".
 _HEAD = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/1\.[0-9]\r\n((?:{_TOKEN}:[^\r\n]*\r\n)*)\r\n")
 _DIGITS = re.compile(r"[0-9]+")
+
+
+class ManualClock:
+    """A clock that moves only when told: pass it as ``Sandbox(clock=...)`` to run a day in a test.
+
+    ``ManualClock(start)`` reads ``start`` (epoch seconds; the real time now when omitted)
+    until ``advance(seconds)`` moves it on. It never goes back: a message's times must not
+    run backwards any more than the provider's do.
+    """
+
+    def __init__(self, start: float | None = None) -> None:
+        self._now = time.time() if start is None else float(start)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> float:
+        """Move on by ``seconds`` (0 or more); returns the new time."""
+        if not seconds >= 0:
+            raise ValueError(f"a clock only moves forward: advance({seconds!r}) needs 0 or more seconds")
+        with self._lock:
+            self._now += seconds
+            return self._now
 
 
 class _Watch:
@@ -111,6 +156,7 @@ class _Request(NamedTuple):
     parts: list[str]  # the path's non-empty segments
     headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
     body: bytes
+    query: str = ""  # the target's query string, undecoded
 
 
 def _content_length(value: str | None) -> int:
@@ -134,7 +180,21 @@ def _content_length(value: str | None) -> int:
 
 
 def parse_faults(spec: str | None) -> dict[str, float]:
-    """``"429=0.05,reset=0.01"`` → ``{"429": 0.05, "reset": 0.01}``; raises ValueError with the fix."""
+    """``"429=0.05,reset=0.01"`` → ``{"429": 0.05, "reset": 0.01}``; raises ValueError with the fix.
+
+    What each kind does to a message request, and whether the message is taken (kept in
+    ``state.messages`` and returned by the list call, so a client can settle it later):
+
+    - ``429``, ``503``: refused with Retry-After: 1; not taken.
+    - ``reset``: the connection is reset (RST) without an answer; not taken.
+    - ``500``: taken, then answered with an HTML 500 page (no MessageSid).
+    - ``timeout``: taken, then held without an answer for ``timeout_hold`` seconds and closed.
+    - ``lost``: taken, then the connection is reset (RST) at once without an answer: to the
+      client it looks exactly like ``reset``, which is why it may never resend either blindly.
+
+    A request the API refuses (a 400 for its body, the lease limit) is not taken whatever
+    the fault. In a BatchMessages request the fault applies to the whole request.
+    """
     faults: dict[str, float] = {}
     for part in (spec or "").split(","):
         if not part.strip():
@@ -155,6 +215,31 @@ def parse_faults(spec: str | None) -> dict[str, float]:
     return faults
 
 
+def _new_sid() -> str:
+    return "M" + secrets.token_hex(16).upper()[:31]
+
+
+def _created(message: dict) -> int:
+    return message["Created"]
+
+
+_SIGNED = re.compile(r"-?[0-9]{1,18}")  # bounded: int() of thousands of digits raises
+_COUNT = re.compile(r"[0-9]{1,18}")
+_LIST_PARAMETERS = {name.lower(): name for name in ("Date_From", "Date_To", "Results_Count")}
+_REPLY_WORDS = tuple(text for text, _ in REPLY_TEXTS)
+_REPLY_CUMULATIVE = tuple(accumulate(weight for _, weight in REPLY_TEXTS))
+
+
+def _whole(params: dict[str, str], name: str, pattern: re.Pattern, what: str) -> int | None:
+    """A list-call parameter as an int (None when absent), or the API's 400 naming it."""
+    value = params.get(name)
+    if value is None:
+        return None
+    if not pattern.fullmatch(value):
+        raise ApiError(400, f"Invalid{name}", f"{name} must be {what}, not {value[:20]!r}")
+    return int(value)
+
+
 def _is_loopback(url: str) -> bool:
     """True when the URL's host is a loopback address (not a name that merely starts with 127.)."""
     try:
@@ -172,7 +257,7 @@ class SandboxState:
     taken: list[dict] = field(default_factory=list)  # every message body taken, in order
     leases: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     stats: Counter = field(default_factory=Counter)
-    webhook_calls: list[dict] = field(default_factory=list)
+    webhook_calls: list[dict] = field(default_factory=list)  # kind ("receipt"/"reply"), url, method, MessageSid, status
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_lease: int = 0
 
@@ -184,10 +269,25 @@ class Sandbox:
                  auth_token: str | None = None, faults: dict[str, float] | None = None,
                  latency_ms: float = 0.0, rate: float | None = None, seed: int | None = None,
                  timeout_hold: float = 60.0, request_timeout: float = REQUEST_TIMEOUT,
-                 idle_timeout: float = IDLE_TIMEOUT) -> None:
+                 idle_timeout: float = IDLE_TIMEOUT, clock: Callable[[], float] = time.time,
+                 undelivered: float = 0.0, replies: float = 0.0) -> None:
         """``request_timeout``: seconds from a request's first byte until all of it has arrived
         (else 408 and close); ``idle_timeout``: seconds a kept-alive connection may sit unused
-        (then it is closed quietly). Both bound what a client that stops talking can hold."""
+        (then it is closed quietly). Both bound what a client that stops talking can hold, on
+        real (monotonic) time.
+
+        ``clock``: epoch seconds for everything about messages (Created, the Schedule window,
+        when a message is due, Submitted, Delivered, replies, the list call's dates); the
+        background ticker reads it every 0.1 s, so a ``ManualClock`` advanced by a test is
+        noticed within ~0.1 s. ``undelivered``: the share of sent messages (with receipts on)
+        that end Failed instead of Delivered; ``replies``: the share of delivered messages
+        (submitted, with receipts off) sent from a number that get an inbound reply. Both
+        are drawn once per message when it is taken, from ``seed``, on a stream of their own
+        (so turning them on does not move the fault draws).
+        """
+        for name, value in (("undelivered", undelivered), ("replies", replies)):
+            if not 0 <= value <= 1:
+                raise ValueError(f"{name}={value!r}: the rate must be between 0 and 1")
         self.host, self.port = host, port
         self.request_timeout, self.idle_timeout = request_timeout, idle_timeout
         self.account_sid = account_sid
@@ -197,10 +297,16 @@ class Sandbox:
         self.rate = rate
         self.timeout_hold = timeout_hold
         self.random = random.Random(seed)
+        self.clock = clock
+        self.undelivered, self.replies = undelivered, replies
+        self._fates = random.Random(None if seed is None else f"fates:{seed}")  # str seeds are stable
         self.state = SandboxState()
         self._expected_auth = "Basic " + base64.b64encode(f"{account_sid}:{self.auth_token}".encode()).decode()
         self._bucket = (float(rate or 0), time.monotonic())
-        self._deliveries: list[tuple[float, str]] = []  # (due, sid) for delivery-receipt webhooks
+        # (clock time, tie-break, "receipt" | "reply", MessageSid): what happens to taken messages
+        # later; read and changed under state.lock.
+        self._events: list[tuple[float, int, str, str]] = []
+        self._sequence = count()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
@@ -374,7 +480,8 @@ class Sandbox:
                            "Transfer-Encoding (chunked) is not supported: send the body with a Content-Length")
         length = _content_length(headers.get("content-length"))
         try:
-            path = urlsplit(target).path
+            split = urlsplit(target)
+            path, query = split.path, split.query
         except ValueError:
             raise _Refusal(400, "BadRequest", "malformed request target") from None
         parts = [p for p in path.split("/") if p]
@@ -389,7 +496,7 @@ class Sandbox:
             raise _Refusal(413, "PayloadTooLarge",
                            f"the body declares {length} bytes; this endpoint takes at most {cap}")
         if not length:
-            return _Request(method, path, parts, headers, b"")
+            return _Request(method, path, parts, headers, b"", query)
         if headers.get("expect", "").lower() == "100-continue":  # curl waits for this before a big body
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         try:
@@ -397,7 +504,7 @@ class Sandbox:
         except asyncio.IncompleteReadError as exc:
             raise _Refusal(400, "BadRequest",
                            f"the connection ended after {len(exc.partial)} of {length} body bytes") from None
-        return _Request(method, path, parts, headers, body)
+        return _Request(method, path, parts, headers, body, query)
 
     async def _linger(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Close after an error answer without destroying it.
@@ -439,6 +546,13 @@ class Sandbox:
                 self._write(writer, 404, ApiError(404, "NotFound", f"No message {parts[2]}").body())
             else:
                 self._write(writer, 200, {"Message": message})
+            return None
+        if method == "GET" and len(parts) == 4 and parts[:2] == ["v2", "Properties"] and parts[3] == "Messages":
+            try:
+                self._write(writer, 200, {"Messages": self._list_messages(parts[2], request.query)})
+            except ApiError as exc:
+                self._count(str(exc.status), exc.code)
+                self._write(writer, exc.status, exc.body())
             return None
         if method == "POST" and len(parts) == 4 and parts[:2] == ["v2", "Properties"] \
                 and parts[3] in ("Messages", "BatchMessages"):
@@ -522,6 +636,9 @@ class Sandbox:
             self._count("timeout", "fault timeout (taken)")
             await asyncio.sleep(self.timeout_hold)
             return "close"
+        if fault == "lost":  # taken, and the connection drops before the answer goes out
+            self._count("lost", "fault lost (taken)")
+            return "reset"
         self._write(writer, *result)
         return None
 
@@ -532,7 +649,7 @@ class Sandbox:
 
     # ------------------------------------------------------------------ the API's behaviour
     def _take(self, property_sid: str, body: object) -> dict:
-        now = time.time()
+        now = self.clock()
         validate(body, now)
         with self.state.lock:
             sender = body.get("From") or ""
@@ -547,63 +664,189 @@ class Sandbox:
                 sender = f"+6140{self.state.next_lease:07d}"
                 active.append((sender, now + LEASE_SECONDS))
                 self.state.leases[to] = active
-            sid = "M" + secrets.token_hex(16).upper()[:31]
+            sid = _new_sid()
             schedule = body.get("Schedule")
             due = max(now, schedule) if schedule is not None else now
+            receipts = body.get("DeliveryReceipt", True)
             message = {
                 "MessageSid": sid, "AccountSid": self.account_sid, "PropertySid": property_sid,
-                "From": sender, "To": to, "Text": body["Text"],
-                "DeliveryReceipt": body.get("DeliveryReceipt", True),
+                "From": sender, "To": to, "Text": body["Text"], "DeliveryReceipt": receipts,
                 "NumSegments": count_segments(body["Text"]).parts, "Status": "Processing",
                 "Direction": "Transmit", "Scheduled": schedule, "Created": int(now), "Submitted": None,
                 "Delivered": None, "Received": None, "ErrorCode": None, "ExternalId": body.get("ExternalId"),
-                "_due": due, "_body": body,
+                "_due": due, "_body": body, "_failed": False,
             }
+            if self.undelivered or self.replies:
+                self._draw_fate(message)
             self.state.messages[sid] = message
             self.state.taken.append(body)
             self.state.stats["taken"] += 1
-            if message["DeliveryReceipt"] and body.get("DeliveryReceiptWebhookUri"):
-                heapq.heappush(self._deliveries, (due + DELIVERY_DELAY, sid))
+            if receipts and body.get("DeliveryReceiptWebhookUri"):
+                self._later(due + DELIVERY_DELAY, "receipt", sid)
             return self._public(message)
 
+    def _draw_fate(self, message: dict) -> None:
+        """Decide now, once, whether the message will fail and whether it will be answered.
+
+        Drawn at take time (not when someone looks) so that a GET, the list call and the
+        webhooks tell one story, from a stream of their own seeded by ``seed``.
+        """
+        draw = self._fates.random
+        fail_draw, reply_draw = draw(), draw()
+        receipts = message["DeliveryReceipt"]
+        message["_failed"] = failed = bool(receipts) and fail_draw < self.undelivered
+        # An alphanumeric sender cannot be replied to; a failed message was never read.
+        if not failed and reply_draw < self.replies and E164.match(message["From"]):
+            final = message["_due"] + (DELIVERY_DELAY if receipts else 0.0)
+            message["_reply"] = _REPLY_WORDS[bisect_right(_REPLY_CUMULATIVE, draw() * _REPLY_CUMULATIVE[-1])]
+            self._later(final + REPLY_DELAY[0] + draw() * (REPLY_DELAY[1] - REPLY_DELAY[0]), "reply",
+                        message["MessageSid"])
+
+    def _later(self, at: float, kind: str, sid: str) -> None:
+        """Queue an event for the clock time ``at`` (caller holds ``state.lock``)."""
+        heapq.heappush(self._events, (at, next(self._sequence), kind, sid))
+
     def _advance(self, message: dict, now: float) -> None:
-        """Processing until due, then Submitted, then Delivered (when receipts are on)."""
+        """Processing until due, then Submitted, then Delivered or Failed (when receipts are on)."""
         if message["Status"] == "Processing" and now >= message["_due"]:
             message["Status"], message["Submitted"] = "Submitted", int(message["_due"])
         if message["Status"] == "Submitted" and message["DeliveryReceipt"] and now >= message["_due"] + DELIVERY_DELAY:
-            message["Status"], message["Delivered"] = "Delivered", int(message["_due"] + DELIVERY_DELAY)
+            if message["_failed"]:
+                message["Status"], message["ErrorCode"] = "Failed", UNDELIVERED_CODE
+            else:
+                message["Status"], message["Delivered"] = "Delivered", int(message["_due"] + DELIVERY_DELAY)
 
     @staticmethod
     def _public(message: dict) -> dict:
         return {k: v for k, v in message.items() if not k.startswith("_")}
 
+    def _settle(self, now: float) -> list[tuple[str, str, str, dict]]:
+        """Play every event due by ``now``, in time order: the webhook calls to make, as
+        (kind, url, method, payload). Replies are recorded here, at their own time."""
+        calls: list[tuple[str, str, str, dict]] = []
+        with self.state.lock:
+            while self._events and self._events[0][0] <= now:
+                at, _, kind, sid = heapq.heappop(self._events)
+                message = self.state.messages[sid]
+                body = message["_body"]
+                if kind == "receipt":
+                    self._advance(message, now)
+                    calls.append(("receipt", body["DeliveryReceiptWebhookUri"],
+                                  body.get("DeliveryReceiptWebhookMethod", "POST"), self._public(message)))
+                else:
+                    reply = self._record_reply(message["PropertySid"], message["To"], message["From"],
+                                               message["_reply"], at)
+                    if body.get("WebhookUri"):
+                        calls.append(("reply", body["WebhookUri"], body.get("WebhookMethod", "POST"), reply))
+        return calls
+
+    def _settle_and_call(self, now: float) -> None:
+        """``_settle`` and start its webhook calls (on the sandbox's own loop)."""
+        for call in self._settle(now):
+            self._spawn(self._call_webhook(*call))
+
+    def _record_reply(self, property_sid: str, sender: str, to: str, text: str, at: float) -> dict:
+        """Keep an inbound message (caller holds ``state.lock``); returns its resource."""
+        sid = _new_sid()
+        reply = {
+            "MessageSid": sid, "AccountSid": self.account_sid, "PropertySid": property_sid,
+            "From": sender, "To": to, "Text": text, "DeliveryReceipt": False,
+            "NumSegments": count_segments(text).parts, "Status": "Received", "Direction": "Receive",
+            "Scheduled": None, "Created": int(at), "Submitted": None, "Delivered": None, "Received": int(at),
+            "ErrorCode": None, "ExternalId": None,
+        }
+        self.state.messages[sid] = reply
+        self.state.stats["replies"] += 1
+        return dict(reply)
+
+    def add_reply(self, from_number: str, text: str, *, to: str | None = None, property_sid: str | None = None,
+                  at: float | None = None) -> dict:
+        """Record an inbound SMS, as if ``from_number`` had replied; returns its Message resource.
+
+        ``to`` and ``property_sid`` default to the sending number and property of the latest
+        message sent to ``from_number`` (the latest from ``to`` / on ``property_sid`` when
+        those are given); with no such message both must be given. ``at`` (epoch seconds)
+        defaults to the clock's now. When that latest message's send carried ``WebhookUri``,
+        the reply webhook is called with the inbound message, as for drawn replies.
+        """
+        for name, value in (("from_number", from_number), ("text", text)):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"add_reply: {name} must be non-empty text, not {value!r}")
+        when = self.clock() if at is None else at
+        with self.state.lock:
+            latest = next((m for m in reversed(self.state.messages.values())
+                           if m["Direction"] == "Transmit" and m["To"] == from_number
+                           and (to is None or m["From"] == to)
+                           and (property_sid is None or m["PropertySid"] == property_sid)), None)
+            if latest is None and (to is None or property_sid is None):
+                raise ValueError(f"add_reply: no message was sent to {from_number}; give to= and property_sid= "
+                                 "for a message out of the blue")
+            reply = self._record_reply(property_sid or latest["PropertySid"], from_number, to or latest["From"],
+                                       text, when)
+            body = latest["_body"] if latest is not None else {}
+        if body.get("WebhookUri"):
+            self._call_soon("reply", body["WebhookUri"], body.get("WebhookMethod", "POST"), reply)
+        return reply
+
+    def _call_soon(self, kind: str, url: str, method: str, payload: dict) -> None:
+        """Start a webhook call from any thread (the caller's, in a test)."""
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            with contextlib.suppress(RuntimeError):  # the loop closed in between: as if it were not running
+                loop.call_soon_threadsafe(lambda: self._spawn(self._call_webhook(kind, url, method, payload)))
+                return
+        with self.state.lock:
+            self.state.webhook_calls.append({"kind": kind, "url": url, "method": method,
+                                             "MessageSid": payload["MessageSid"],
+                                             "status": "not called: the sandbox is not running"})
+
     def _get_message(self, sid: str) -> dict | None:
+        now = self.clock()
+        self._settle_and_call(now)
         with self.state.lock:
             message = self.state.messages.get(sid)
             if message is None:
                 return None
-            self._advance(message, time.time())
+            self._advance(message, now)
             return self._public(message)
 
+    def _list_messages(self, property_sid: str, query: str) -> list[dict]:
+        """The list call: the property's messages with Created in [Date_From, Date_To], newest first."""
+        params: dict[str, str] = {}
+        for key, value in parse_qsl(query, keep_blank_values=True):
+            name = _LIST_PARAMETERS.get(key.lower())  # ServiceStack reads query names in any case
+            if name is None:
+                continue
+            if name in params:
+                raise ApiError(400, f"Invalid{name}", f"{name} is given more than once")
+            params[name] = value
+        low = _whole(params, "Date_From", _SIGNED, "a whole number of seconds since the epoch")
+        high = _whole(params, "Date_To", _SIGNED, "a whole number of seconds since the epoch")
+        limit = _whole(params, "Results_Count", _COUNT, "a whole number, 0 or more")
+        limit = LIST_DEFAULT if limit is None else min(limit, LIST_MAX)
+        low = -math.inf if low is None else low
+        high = math.inf if high is None else high
+        now = self.clock()
+        self._settle_and_call(now)
+        with self.state.lock:
+            # Newest first; among equal seconds the one kept later first (nlargest is a stable sort).
+            found = heapq.nlargest(limit, (m for m in reversed(self.state.messages.values())
+                                           if m["PropertySid"] == property_sid and low <= m["Created"] <= high),
+                                   key=_created)
+            for message in found:
+                self._advance(message, now)
+            return [self._public(m) for m in found]
+
     async def _ticker(self) -> None:
-        """Time out stalled connections; deliver due messages and call their receipt webhooks (loopback only)."""
+        """Time out stalled connections; play due events on the clock (receipts, replies) and call their webhooks."""
         while True:
             await asyncio.sleep(0.1)
             self._expire_waits()
-            now = time.time()
-            while self._deliveries and self._deliveries[0][0] <= now:
-                _, sid = heapq.heappop(self._deliveries)
-                with self.state.lock:
-                    message = self.state.messages[sid]
-                    self._advance(message, now)
-                    public = self._public(message)
-                    body = message["_body"]
-                url = body["DeliveryReceiptWebhookUri"]
-                method = body.get("DeliveryReceiptWebhookMethod", "POST")
-                self._spawn(self._call_webhook(url, method, public))
+            self._settle_and_call(self.clock())
 
-    async def _call_webhook(self, url: str, method: str, message: dict) -> None:
-        record = {"url": url, "method": method, "MessageSid": message["MessageSid"], "status": None}
+    async def _call_webhook(self, kind: str, url: str, method: str, message: dict) -> None:
+        """Call one webhook (loopback only) and record it in ``state.webhook_calls``."""
+        record = {"kind": kind, "url": url, "method": method, "MessageSid": message["MessageSid"], "status": None}
         if not _is_loopback(url):
             record["status"] = "not called: the sandbox calls loopback webhooks only"
         else:
@@ -639,9 +882,14 @@ class Sandbox:
 
     # ------------------------------------------------------------------ reporting
     def summary(self) -> str:
+        """One line: requests, taken, each refusal and fault, then how the taken messages ended."""
+        now = self.clock()
         with self.state.lock:
-            stats = dict(self.state.stats)
+            stats = Counter(self.state.stats)
+            for message in self.state.messages.values():
+                self._advance(message, now)
+                stats[message["Status"].lower()] += 1  # delivered, failed (and submitted, ... not shown)
         keys = ["requests", "taken", "401", "400", "408", "411", "413", "431", "429", "503", "reset", "500",
-                "timeout"]
+                "timeout", "lost", "delivered", "failed", "replies"]
         shown = ", ".join(f"{k} {stats[k]}" for k in keys if stats.get(k))
         return f"sandbox: {shown or 'no requests'}"
