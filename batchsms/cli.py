@@ -16,6 +16,8 @@ import shlex
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -104,9 +106,14 @@ def _field_option(spec: F.FieldOption):
 
 
 def check_options(func):
-    """The options shared by ``check`` and ``send``: how to read the sheet and build each message."""
+    """The SHEET argument and the options shared by ``check`` and ``send``."""
+    func = message_options(func)
+    return click.argument("sheet_path", metavar="SHEET", type=click.Path(dir_okay=False, path_type=Path))(func)
+
+
+def message_options(func):
+    """The options shared by ``check``, ``send`` and ``watch``: how to read a sheet and build each message."""
     options = [
-        click.argument("sheet_path", metavar="SHEET", type=click.Path(dir_okay=False, path_type=Path)),
         click.option("--template", "template_path", type=click.Path(dir_okay=False, path_type=Path),
                      help="Jinja2 template file for the message text; columns are variables."),
         click.option("--text", "text_source", help="The message text as an inline Jinja2 template."),
@@ -394,32 +401,40 @@ def send(property_sid, base_url, use_sandbox, concurrency, rate, limit, results_
                           read_timeout=read_timeout, max_attempts=max_attempts, progress=not (quiet or as_json),
                           preview=preview_target(params),
                           max_cost=parse_amount(max_cost, "--max-cost") if max_cost is not None else None)
-    sandbox = None
-    if use_sandbox:
-        from .sandbox import Sandbox
+    with connected(use_sandbox, base_url, property_sid, quiet=as_json) as target, \
+            helpers_for(params["sheet_path"]) as helpers:
+        outcome = send_sheet(
+            params["sheet_path"], options, target, sending, helpers=helpers, preferences=prefs,
+            approve=lambda p: approve_plan(p, yes=yes, as_json=as_json, where=target.name),
+            on_interrupt=lambda: click.echo(
+                "\nStopping: waiting for the requests in flight (Ctrl-C again to quit at once)...", err=True),
+            on_second_interrupt=quit_at_once)
+    sys.exit(report_outcome(outcome, as_json))
 
-        sandbox = Sandbox(port=0).start()
-        target = Target(sandbox.url, sandbox.account_sid, sandbox.auth_token, property_sid or "PSANDBOX",
-                        name="the built-in sandbox")
-    else:  # credentials are checked before a long check of the sheet, not after it
+
+@contextmanager
+def connected(use_sandbox: bool, base_url: str | None, property_sid: str | None, *,
+              quiet: bool = False) -> Iterator[Target]:
+    """Where messages go: the config's API, or (``--sandbox``) a sandbox in this process for the command's life.
+
+    Credentials are read (and checked) before a long check of the sheet, not after it.
+    """
+    if not use_sandbox:
         target = target_from_config(base_url=base_url, property_sid=property_sid)
         for warning in target.warnings:
             click.echo(f"batchsms: warning: {warning}", err=True)
-    where = target.name
+        yield target
+        return
+    from .sandbox import Sandbox
+
+    sandbox = Sandbox(port=0).start()
     try:
-        with helpers_for(params["sheet_path"]) as helpers:
-            outcome = send_sheet(
-                params["sheet_path"], options, target, sending, helpers=helpers, preferences=prefs,
-                approve=lambda p: approve_plan(p, yes=yes, as_json=as_json, where=where),
-                on_interrupt=lambda: click.echo(
-                    "\nStopping: waiting for the requests in flight (Ctrl-C again to quit at once)...", err=True),
-                on_second_interrupt=quit_at_once)
+        yield Target(sandbox.url, sandbox.account_sid, sandbox.auth_token, property_sid or "PSANDBOX",
+                     name="the built-in sandbox")
     finally:
-        if sandbox is not None:
-            sandbox.stop()
-            if not as_json:
-                click.echo(sandbox.summary(), err=True)
-    sys.exit(report_outcome(outcome, as_json))
+        sandbox.stop()
+        if not quiet:
+            click.echo(sandbox.summary(), err=True)
 
 
 def count(n: int, noun: str) -> str:
@@ -592,6 +607,9 @@ def run() -> None:
     sys.stderr.flush()
     os._exit(code)
 
+
+# Commands kept in modules of their own register themselves on ``main`` when imported.
+from . import cli_watch  # noqa: E402,F401
 
 if __name__ == "__main__":  # pragma: no cover
     run()
