@@ -49,9 +49,11 @@ def watch_command(inbox, use_sandbox, property_sid, base_url, yes, once, every, 
     failed or unknown rows, 2 the run could not start (or another runner holds
     the folder).
 
+    From cron, every 5 minutes: */5 * * * * batchsms watch ... --once
+
     \b
-    Example (cron, every 5 minutes):
-      */5 * * * * batchsms watch ~/reminders --template ~/reminder.txt --yes --once
+    Example:
+      batchsms watch ~/reminders --template templates/appointment_reminder.txt --yes --once
     """
     if not yes:
         raise click.UsageError("watch sends without asking: give --yes")
