@@ -81,6 +81,10 @@ class Options:
     consent_column: str | None = None  # header of the consent column: rows without yes/y/true/1 are skipped
     skip_empty: bool = False  # a row whose template writes no text is skipped, not an error
     marketing: bool | None = None  # the law's marketing rules; None: marketing in the config (default off)
+    late: str = "error"  # a Schedule more than an hour past: "error", "send-now" or "skip"
+    quiet_hours: str | None = None  # "21:00-08:00" in each recipient's zones; None: quiet_hours in the config
+    quiet_days: str | None = None  # "Sun": whole days without sends; None: quiet_days in the config
+    quiet_policy: str = "move"  # a send time inside quiet hours: "move" to the next allowed time, "skip", "error"
 
     def inputs(self, sheet_path: Path) -> list[tuple[str, Path | None]]:
         """The files this run reads, named as the user knows them: no output may be one of them."""
@@ -118,7 +122,9 @@ def _check_options(options: Options, header: Sequence[str], preferences: Prefere
         countries=tuple(options.countries), where=options.where, consent_column=options.consent_column,
         skip_empty=options.skip_empty,
         marketing=options.marketing if options.marketing is not None else preferences.marketing,
-        locale=locale,
+        locale=locale, late=options.late,
+        quiet_hours=options.quiet_hours or preferences.quiet_hours,
+        quiet_days=options.quiet_days or preferences.quiet_days, quiet_policy=options.quiet_policy,
     )
     check_option_values(checked)
     return checked

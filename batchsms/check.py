@@ -29,7 +29,9 @@ from .perf import gc_paused
 from .phones import PhoneBook, main_region, region_for, regions_named
 from .report import Issue, Report, RowResult
 from .rules import ERROR, Problem
+from .schedule import day_first_for
 from .selection import Selection
+from .sendtimes import apply_send_times, check_policy, quiet_hours
 from .sheet import Sheet, find_header, listed_names
 from .template import MessageTemplate, MissingVariable, RenderError
 
@@ -60,6 +62,14 @@ class CheckOptions:
     skip_empty: bool = False  # a row whose template writes no text is skipped (empty-message), not an error
     marketing: bool = False  # the law's rules for a marketing text: an opt-out in every text (no-opt-out)
     locale: str | None = None  # the locale --where reads dates in (the template carries its own)
+    late: str = "error"  # a Schedule more than an hour past: error, send-now or skip (--late)
+    quiet_hours: str | None = None  # --quiet-hours 21:00-08:00, in each recipient's zones
+    quiet_days: str | None = None  # --quiet-days Sun: whole days without sends
+    quiet_policy: str = "move"  # a send time in quiet hours: move, skip or error
+
+    def day_first(self) -> bool | None:
+        """How ``1/12/2026`` reads: by --locale, else English as written in --country."""
+        return day_first_for(self.country, self.locale)
 
     def zone(self) -> ZoneInfo:
         """The zone naive schedule times are read in (``--timezone``, else this machine's)."""
@@ -80,12 +90,16 @@ class Source(NamedTuple):
 Rule = Callable[[str], tuple[object, tuple[Problem, ...] | list[Problem]]]
 
 
-def field_rules(book: PhoneBook, zone: ZoneInfo, now: float) -> dict[str, Rule | None]:
-    """Every field's rule bound to a phone book, a time zone and a clock (None: passed through as it is)."""
+def field_rules(book: PhoneBook, zone: ZoneInfo, now: float, day_first: bool | None = True,
+                late: str = "error") -> dict[str, Rule | None]:
+    """Every field's rule bound to a phone book, a time zone and a clock (None: passed through as it is).
+
+    ``day_first`` reads ``1/12/2026`` (from --locale or the country); ``late`` is --late.
+    """
     return {
         F.TO: partial(rules.check_to, book=book),
         F.FROM: lambda v: rules.check_from(v, book),
-        F.SCHEDULE: lambda v: rules.check_schedule(v, zone, now),
+        F.SCHEDULE: lambda v: rules.check_schedule(v, zone, now, day_first, late),
         F.DELIVERY_RECEIPT: lambda v: rules.check_bool(v, F.DELIVERY_RECEIPT),
         F.DR_WEBHOOK_URI: lambda v: rules.check_url(v, F.DR_WEBHOOK_URI),
         F.DR_WEBHOOK_METHOD: lambda v: rules.check_method(v, F.DR_WEBHOOK_METHOD),
@@ -110,7 +124,8 @@ def check_option_values(options: CheckOptions) -> None:
         book = PhoneBook(options.country)
     except ValueError as exc:
         raise ConfigError(f"--country: {exc}") from None
-    bound = field_rules(book, options.zone(), options.now if options.now is not None else time.time())
+    bound = field_rules(book, options.zone(), options.now if options.now is not None else time.time(),
+                        options.day_first(), options.late)
     for api_field, value in options.defaults.items():
         rule = bound.get(api_field)
         if rule is None or not value.strip():
@@ -194,7 +209,7 @@ class RowChecker:
                 return check_to(raw, self.row_book, allow)
 
             return to_rule
-        return field_rules(self.book, self.zone, self.now)[api_field]
+        return field_rules(self.book, self.zone, self.now, self.options.day_first(), self.options.late)[api_field]
 
     def check(self, index: int) -> RowResult:
         """The verdict on ``sheet.rows[index]`` (the hot loop of a million-row check: keep it lean)."""
@@ -466,6 +481,8 @@ def check(sheet: Sheet, options: CheckOptions, workers: int = 1, helpers: Helper
     if options.now is None:  # one clock for every row, whichever process checks it
         options = replace(options, now=time.time())
     checker = RowChecker(sheet, options)
+    quiet = quiet_hours(options.quiet_hours, options.quiet_days)
+    check_policy(options.quiet_policy)
     selection = Selection.of(sheet, where=options.where, consent_column=options.consent_column,
                              skip_empty=options.skip_empty, locale=options.locale, country=options.country)
     with gc_paused():
@@ -476,5 +493,7 @@ def check(sheet: Sheet, options: CheckOptions, workers: int = 1, helpers: Helper
         if options.marketing or any(source.field == F.FROM for source in checker.sources):
             check_marketing(results, marketing=options.marketing, sender_label=sheet.column_of(F.FROM) or "From",
                             text_label=checker.text_label)
+        apply_send_times(results, sheet, zone=checker.zone, now=checker.now, quiet=quiet, policy=options.quiet_policy,
+                         marketing=options.marketing)
         apply_batch_rules(results, options, sheet.column_of(F.TO) or "To")
     return Report(results, sheet)

@@ -149,6 +149,15 @@ def message_options(func):
         click.option("--marketing/--no-marketing", default=None,
                      help="A marketing campaign: every text must say how to opt out, and 'Reply STOP' must come "
                           "from a number (default: marketing in the config file, else off)."),
+        click.option("--late", type=click.Choice(["error", "send-now", "skip"]), default="error", show_default=True,
+                     help="Rows whose Schedule passed more than an hour ago: an error, sent now, or skipped."),
+        click.option("--quiet-hours", metavar="21:00-08:00",
+                     help="No message arrives in these hours of the recipient's own time: its send time moves to "
+                          "the next allowed one (default: quiet_hours in the config file)."),
+        click.option("--quiet-days", metavar="Sun",
+                     help="Whole days of the recipient's week without messages (with --quiet-hours)."),
+        click.option("--quiet-hours-policy", type=click.Choice(["move", "skip", "error"]), default="move",
+                     show_default=True, help="A send time inside quiet hours: moved, skipped, or an error."),
         click.option("--price", metavar="AMOUNT",
                      help="Price per segment for every number, for the cost estimate (else [prices] in the config)."),
         click.option("--preview", "preview_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -206,7 +215,8 @@ def options_from(params: dict) -> Options:
         dedupe=params["dedupe"], suppress=params["suppress_path"], price=params["price"],
         country_column=country_column, allow_landlines=params["allow_landlines"], countries=countries,
         locale=params["locale"], where=params["where"], consent_column=params["consent_column"],
-        skip_empty=params["skip_empty"], marketing=params["marketing"],
+        skip_empty=params["skip_empty"], marketing=params["marketing"], late=params["late"],
+        quiet_hours=params["quiet_hours"], quiet_days=params["quiet_days"], quiet_policy=params["quiet_hours_policy"],
     )
 
 

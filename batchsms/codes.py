@@ -150,10 +150,17 @@ TEMPLATE_ERROR = _code("template-error", ERROR, "the template failed on this row
 # --- Schedule
 INVALID_SCHEDULE = _code("invalid-schedule", ERROR, "the Schedule is not a time",
                          "write ISO 8601 (2026-12-01 09:30), epoch seconds, or use an Excel date cell")
-SCHEDULE_TOO_FAR = _code("schedule-too-far", ERROR, "the Schedule is more than 14 days ahead",
-                         "schedule it within 14 days")
+SCHEDULE_TOO_FAR = _code("schedule-too-far", ERROR, "the Schedule is more than a year ahead",
+                         "check the date")
 SCHEDULE_IN_PAST = _code("schedule-in-past", ERROR, "the Schedule is more than an hour ago",
-                         "set a time in the future")
+                         "set a time in the future, or --late send-now / --late skip")
+SCHEDULE_LATE = _code("schedule-late", WARNING, "the Schedule passed more than an hour ago: it sends now (--late "
+                      "send-now)", "nothing to do, unless it should not go late")
+SCHEDULE_LATE_SKIPPED = _code("schedule-late-skipped", WARNING,
+                              "skipped: the Schedule passed more than an hour ago (--late skip)",
+                              "set a time ahead if it should still go")
+HELD_LOCALLY = _code("held-locally", WARNING, "the Schedule is beyond the API's 14 days: batchsms holds the message "
+                     "and hands it over later", "run `batchsms due` from cron so it goes in time")
 SCHEDULE_SENDS_IMMEDIATELY = _code("schedule-sends-immediately", WARNING,
                                    "the Schedule passed less than an hour ago, so it sends at once",
                                    "set a time in the future if it should wait")
@@ -185,6 +192,20 @@ DUPLICATE_SKIPPED = _code("duplicate-skipped", WARNING, "skipped: an earlier row
                           "nothing to do, unless both messages should go")
 SUPPRESSED = _code("suppressed", WARNING, "skipped: the number is on the opt-out list (--suppress)",
                    "nothing to do: the person asked not to be texted")
+# --- times people write, quiet hours in the recipient's time (schedule.py)
+AMBIGUOUS_DATE = _code("ambiguous-date", ERROR, "the date reads as two different days (day first or month first)",
+                       "write it as 2026-12-01 10:00, or set --locale to say how dates are written")
+INVALID_TIMEZONE = _code("invalid-timezone", ERROR, "the Timezone cell names no time zone",
+                         "write an IANA name such as Australia/Perth, or leave it empty to use the number's zones")
+QUIET_HOURS_MOVED = _code("quiet-hours-moved", WARNING,
+                          "the send time falls in the recipient's quiet hours, so it moves to the next allowed time",
+                          "nothing to do, or choose a time outside the quiet hours")
+QUIET_HOURS_SKIPPED = _code("quiet-hours-skipped", WARNING,
+                            "skipped: the send time falls in the recipient's quiet hours (--quiet-hours-policy skip)",
+                            "choose a time outside the quiet hours, or --quiet-hours-policy move")
+QUIET_HOURS = _code("quiet-hours", ERROR, "the send time falls in the recipient's quiet hours, or no time is "
+                    "outside them in every zone the number may be in",
+                    "choose a time outside them, give --quiet-hours-policy move, or fill the Timezone column")
 
 
 def entry(code: str) -> Code:

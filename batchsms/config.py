@@ -41,7 +41,7 @@ PRICES_SECTION = "prices"
 CREDENTIAL_KEYS = frozenset({"account_sid", "auth_token", "property_sid", "base_url"})
 #: Keys of [batchsms] :func:`load_preferences` reads. A later preference (marketing, quiet_hours,
 #: optouts) is one more name here, one more field of Preferences and one line in load_preferences.
-PREFERENCE_KEYS = frozenset({"timezone", "locale", "marketing", "optouts"})
+PREFERENCE_KEYS = frozenset({"timezone", "locale", "marketing", "optouts", "quiet_hours", "quiet_days"})
 #: Keys people put under [batchsms] that belong elsewhere: named in the warning.
 MISPLACED = {"currency": PRICES_SECTION}
 
@@ -147,6 +147,8 @@ class Preferences:
     locale: str | None = None  # [batchsms] locale for dates (en_AU); None: English as written in --country
     marketing: bool = False  # [batchsms] marketing = true: every run checks the law's marketing rules
     optouts: Path | None = None  # [batchsms] optouts: the opt-out file every check reads (STOP replies land there)
+    quiet_hours: str | None = None  # [batchsms] quiet_hours = 21:00-08:00, in each recipient's time
+    quiet_days: str | None = None  # [batchsms] quiet_days = Sun: whole days without sends
     warnings: tuple[str, ...] = ()  # keys and sections that were ignored (typos, misplaced keys)
 
 
@@ -188,6 +190,8 @@ def load_preferences(env: Mapping[str, str] | None = None) -> Preferences:
             currency = parse_currency(section["currency"], f"{path}: [{PRICES_SECTION}] currency", show=False)
     return Preferences(path=path, prices=prices, currency=currency, timezone=timezone,
                        locale=main.get("locale", "").strip() or None, marketing=marketing, optouts=optouts_path,
+                       quiet_hours=main.get("quiet_hours", "").strip() or None,
+                       quiet_days=main.get("quiet_days", "").strip() or None,
                        warnings=tuple(warnings))
 
 

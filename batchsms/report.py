@@ -82,6 +82,8 @@ class RowResult:
     issues: list[Issue] = field(default_factory=list)
     to: str | None = None  # the recipient in E.164, when it could be read
     text: str | None = None  # the message text, when it could be rendered (also for rows not sent)
+    identity: dict | None = None  # the message as written, when its send time was moved (quiet hours):
+    #                               the journal knows the row by this, so another hour's run finds it sent
 
     @property
     def has_warning(self) -> bool:

@@ -8,26 +8,28 @@ wrong and how to fix it. Rules never raise for bad data.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
+import time
 import unicodedata
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from . import codes as C
 from . import segments as seg
-from .clock import abbreviation, format_local
+from .clock import format_local
 from .codes import Problem
 from .fields import visible as fields_visible
 from .numbers import describe
 from .phones import NO_DIGITS, PHONE_LIKE, Phone, PhoneBook, country_name, line_in
+from .schedule import read_time, zone_name
 
 ERROR, WARNING = C.ERROR, C.WARNING
 NO_PROBLEMS: tuple = ()  # the problems of a value with none (shared: the happy path allocates nothing)
-MAX_SCHEDULE_AHEAD = 14 * 24 * 3600
+MAX_SCHEDULE_AHEAD = 14 * 24 * 3600  # the API's window for Schedule
 MAX_SCHEDULE_BEHIND = 3600
+MAX_HOLD_AHEAD = 366 * 24 * 3600  # beyond the window batchsms holds a message itself, up to a year
+HANDOVER_MARGIN = 3600  # a held message goes to the API an hour inside the window (clocks and cron lag)
 
 ALNUM_SENDER = re.compile(r"^[A-Za-z0-9 ]{1,11}$")
 EMAIL = re.compile(
@@ -326,78 +328,12 @@ def check_text(text: str, max_segments: int) -> tuple[seg.Segments | None, list[
 # --------------------------------------------------------------------------- schedule
 
 
-def _offset(when: dt.datetime) -> str:
-    minutes = int(when.utcoffset().total_seconds() // 60)  # type: ignore[union-attr]
-    sign = "-" if minutes < 0 else "+"
-    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-
-
-def _wall(when: dt.datetime) -> str:
-    """A wall time as the user wrote it (ISO-like), for messages that quote their cell back."""
-    return f"{when:%Y-%m-%d %H:%M:%S}" if when.second or when.microsecond else f"{when:%Y-%m-%d %H:%M}"
-
-
-def _zone_name(tz: dt.tzinfo) -> str:
-    """The zone as the user named it (``Australia/Sydney``), for messages."""
-    return str(getattr(tz, "key", None) or tz)
-
-
-def _clock_change(naive: dt.datetime, tz: ZoneInfo) -> Problem:
-    """The error for a wall time the clocks skip (a DST gap) or show twice (an overlap) in ``tz``.
-
-    zoneinfo reads such a time silently with one offset or the other (``fold``); a
-    message sent an hour early or late is worse than a row to fix. Both readings are
-    named with their offset and abbreviation, and the fix is written as ISO 8601 with
-    an offset, which the user can paste back into the cell.
-    """
-    first = naive.replace(tzinfo=tz)
-    second = first.replace(fold=1)
-    shown, zone = _wall(naive), _zone_name(tz)
-    if first.astimezone(dt.timezone.utc).astimezone(tz).replace(tzinfo=None) == naive:  # it exists: twice
-        return C.AMBIGUOUS_TIME.problem(
-            f"{shown} happens twice in {zone}: first at {_offset(first)} ({abbreviation(first)}), then at "
-            f"{_offset(second)} ({abbreviation(second)}); write the offset, "
-            f"e.g. {naive:%Y-%m-%dT%H:%M}{_offset(second)}",
-        )
-    later = first.astimezone(dt.timezone.utc).astimezone(tz)  # read with the offset before the change
-    earlier = second.astimezone(dt.timezone.utc).astimezone(tz)  # read with the offset after it
-    return C.NONEXISTENT_TIME.problem(
-        f"{shown} does not exist in {zone}: the clocks skip it; it could mean "
-        f"{format_local(later.timestamp(), tz)} ({_offset(later)}) or "
-        f"{format_local(earlier.timestamp(), tz)} ({_offset(earlier)}); write the time you mean with its "
-        f"offset, e.g. {later:%Y-%m-%dT%H:%M}{_offset(later)}",
-    )
-
-
-@lru_cache(maxsize=1024)
-def _parse_when(raw: str, tz: ZoneInfo) -> tuple[float | None, Problem | None]:
-    """Epoch seconds from epoch text or ISO 8601 (naive times are in ``tz``), or why not.
-
-    Cached: a campaign's rows mostly share a few schedule times (``--schedule`` gives
-    every row the same one), and the daylight-saving check costs ~1 µs a parse.
-    """
-    value = raw.strip()
-    if re.fullmatch(r"\d+(\.0*)?", value):
-        return float(value), None
-    text = value.replace("Z", "+00:00").replace("z", "+00:00")
-    try:
-        when = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None, None
-    if when.tzinfo is None:
-        aware = when.replace(tzinfo=tz)
-        if aware.utcoffset() != aware.replace(fold=1).utcoffset():  # the two readings differ: a gap or overlap
-            return None, _clock_change(when, tz)
-        when = aware
-    return when.timestamp(), None
-
-
-def parse_when(raw: str, tz: ZoneInfo) -> float | None:
-    """Epoch seconds from epoch text or ISO 8601 (naive times are in ``tz``); None if unreadable.
+def parse_when(raw: str, tz: ZoneInfo, now: float | None = None, day_first: bool | None = True) -> float | None:
+    """Epoch seconds of a time as people write it (naive times are in ``tz``); None if unreadable.
 
     A naive time the clocks skip or repeat in ``tz`` is unreadable too (see :func:`check_schedule`).
     """
-    return _parse_when(raw, tz)[0]
+    return read_time(raw, zone=tz, now=time.time() if now is None else now, day_first=day_first).epoch
 
 
 def _span(seconds: float) -> str:
@@ -409,35 +345,52 @@ def _span(seconds: float) -> str:
     return f"{max(1, round(seconds / 60))} minutes"
 
 
-def check_schedule(raw: str, tz: ZoneInfo, now: float) -> tuple[int | None, list[Problem]]:
-    """Schedule: at most 14 days ahead, at most 1 hour behind (then it sends immediately).
+#: What to do with a row whose time passed more than an hour ago (``--late``).
+LATE_POLICIES = ("error", "send-now", "skip")
 
-    Messages give times in the run's zone with its abbreviation (``Thu 10 Dec 2026 12:00
-    AEDT``), as the user reads a clock; a cell in epoch seconds is otherwise unreadable.
+
+def check_schedule(raw: str, tz: ZoneInfo, now: float, day_first: bool | None = True, late: str = "error",
+                   ) -> tuple[int | None, list[Problem]]:
+    """Schedule: a time as people write it, at most a year ahead, at most 1 hour behind.
+
+    Beyond the API's 14 days the message is *held*: batchsms keeps it and hands it over
+    (``batchsms due``) once it is inside the window, so the row is valid with a warning
+    saying so. A time more than an hour past is an error, or with ``late`` sends now
+    (``send-now``: the value is None, no Schedule) or is skipped (``skip``; the check
+    marks the row skipped on seeing the code). Messages give times in the run's zone with
+    its abbreviation (``Thu 10 Dec 2026 12:00 AEDT``), as the user reads a clock.
     """
-    when, problem = _parse_when(raw, tz)
-    if problem is not None:
-        return None, [problem]
-    if when is None:
+    reading = read_time(raw, zone=tz, now=now, day_first=day_first)
+    if reading.problem is not None:
+        return None, [reading.problem]
+    if reading.epoch is None:
         return None, [C.INVALID_SCHEDULE.problem(
             "not a time: use ISO 8601 (2026-12-01 09:30, 2026-12-01T09:30:00+11:00), epoch seconds, "
-            f"or an Excel date cell; times without an offset are read in {_zone_name(tz)} "
+            f"or an Excel date cell; times without an offset are read in {zone_name(tz)} "
             "(set another with --timezone)",
         )]
-    if when > 1e11:
-        return None, [C.INVALID_SCHEDULE.problem("looks like milliseconds; the API takes epoch seconds")]
-    epoch = int(when)
+    epoch = int(reading.epoch)
     ahead = epoch - now
-    if ahead > MAX_SCHEDULE_AHEAD:
-        latest = (now + MAX_SCHEDULE_AHEAD) // 60 * 60  # to the minute, down: a limit shown never lets too much by
+    if ahead > MAX_HOLD_AHEAD:
         return None, [C.SCHEDULE_TOO_FAR.problem(
-            f"is {_span(ahead)} ahead ({format_local(epoch, tz)}); the API accepts at most 14 days, "
-            f"until {format_local(latest, tz)}",
+            f"is {_span(ahead)} ahead ({format_local(epoch, tz)}); batchsms holds messages at most a year: "
+            "check the date",
+        )]
+    if ahead > MAX_SCHEDULE_AHEAD:
+        handover = epoch - MAX_SCHEDULE_AHEAD + HANDOVER_MARGIN
+        return epoch, [C.HELD_LOCALLY.problem(
+            f"is {_span(ahead)} ahead ({format_local(epoch, tz)}), beyond the API's 14 days: batchsms keeps it and "
+            f"hands it to the API from {format_local(handover, tz)}; `batchsms due` must run by then (cron)",
         )]
     if ahead < -MAX_SCHEDULE_BEHIND:
+        when = f"is {_span(ahead)} in the past ({format_local(epoch, tz)})"
+        if late == "send-now":
+            return None, [C.SCHEDULE_LATE.problem(f"{when}: it sends now (--late send-now)")]
+        if late == "skip":
+            return None, [C.SCHEDULE_LATE_SKIPPED.problem(f"skipped: the time {when} (--late skip)")]
         return None, [C.SCHEDULE_IN_PAST.problem(
-            f"is {_span(ahead)} in the past ({format_local(epoch, tz)}); the API refuses times more than "
-            "1 hour ago",
+            f"{when}; the API refuses times more than 1 hour ago: set a time ahead, or --late send-now to send "
+            "such rows now (--late skip leaves them out)",
         )]
     if ahead < 0:
         return epoch, [C.SCHEDULE_SENDS_IMMEDIATELY.problem(

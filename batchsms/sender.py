@@ -74,7 +74,7 @@ def plan(report: Report, entries: dict[int, Entry], *, retry_unknown: bool = Fal
             elif entry is not None and entry.state in MAYBE_SENT:
                 result.held_unknown.append(r.row)  # maybe sent: never resent, never forgotten
             continue
-        digest = request_hash(r.body)
+        digest = request_hash(r.identity if r.identity is not None else r.body)
         job = Job(r.row, r.body, digest, r.segments.parts)
         if entry is None:
             result.jobs.append(job)

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from batchsms import rules
+from batchsms import codes, rules
 from batchsms.clock import format_local, format_range, format_when, local_zone_name, run_zone
 from batchsms.config import Preferences, load_preferences
 from batchsms.errors import ConfigError
@@ -183,24 +183,34 @@ def message(raw: str, zone=SYD, now=NOW) -> str:
     return problems[0].message
 
 
-def test_the_14_day_cutoff_is_in_local_time():
-    too_far = str(int(NOW + 15 * 86400))
-    assert message(too_far) == (
-        "is 15.0 days ahead (Fri 11 Dec 2026 12:00 AEDT); the API accepts at most 14 days, "
-        "until Thu 10 Dec 2026 12:00 AEDT")
-    assert message(too_far, zone=ZoneInfo("Australia/Perth")).endswith("until Thu 10 Dec 2026 09:00 AWST")
+def test_a_message_beyond_the_14_days_is_held_and_the_handover_is_in_local_time():
+    far = str(int(NOW + 15 * 86400))
+    assert message(far) == (
+        "is 15.0 days ahead (Fri 11 Dec 2026 12:00 AEDT), beyond the API's 14 days: batchsms keeps it and hands "
+        "it to the API from Fri 27 Nov 2026 13:00 AEDT; `batchsms due` must run by then (cron)")
+    assert "from Fri 27 Nov 2026 10:00 AWST" in message(far, zone=ZoneInfo("Australia/Perth"))
 
 
-def test_the_cutoff_is_shown_to_the_minute_and_never_later_than_it_is():
-    now = NOW + 42  # 12:00:42
-    assert message(str(int(now + 15 * 86400)), now=now).endswith("until Thu 10 Dec 2026 12:00 AEDT")
+def test_more_than_a_year_ahead_is_an_error():
+    assert message(str(int(NOW + 400 * 86400))) == (
+        "is 400.0 days ahead (Fri 31 Dec 2027 12:00 AEDT); batchsms holds messages at most a year: check the date")
 
 
 def test_times_in_the_past_are_in_local_time():
     assert message("2026-11-26 09:00") == (
-        "is 3.0 hours in the past (Thu 26 Nov 2026 09:00 AEDT); the API refuses times more than 1 hour ago")
+        "is 3.0 hours in the past (Thu 26 Nov 2026 09:00 AEDT); the API refuses times more than 1 hour ago: set a "
+        "time ahead, or --late send-now to send such rows now (--late skip leaves them out)")
     assert message("2026-11-26T00:55:00Z") == (
         "is 5 minutes in the past (Thu 26 Nov 2026 11:55 AEDT): it sends immediately")
+
+
+def test_late_rows_send_now_or_are_skipped_when_asked():
+    assert rules.check_schedule("2026-11-26 09:00", SYD, NOW, late="send-now") == (None, [(
+        codes.WARNING, "schedule-late",
+        "is 3.0 hours in the past (Thu 26 Nov 2026 09:00 AEDT): it sends now (--late send-now)")])
+    assert rules.check_schedule("2026-11-26 09:00", SYD, NOW, late="skip") == (None, [(
+        codes.WARNING, "schedule-late-skipped",
+        "skipped: the time is 3.0 hours in the past (Thu 26 Nov 2026 09:00 AEDT) (--late skip)")])
 
 
 def test_an_unreadable_time_names_the_zone_naive_times_are_read_in():

@@ -98,12 +98,13 @@ def test_forward_to_sms(raw, value, expected):
         (str(int(NOW) + 3600), UTC, int(NOW) + 3600, []),
         (f"{int(NOW) + 3600}.0", UTC, int(NOW) + 3600, []),
         (str(int(NOW) + 14 * 86400), UTC, int(NOW) + 14 * 86400, []),  # exactly 14 days: fine
-        (str(int(NOW) + 14 * 86400 + 1), UTC, None, [("error", "schedule-too-far")]),
+        (str(int(NOW) + 14 * 86400 + 1), UTC, int(NOW) + 14 * 86400 + 1, [("warning", "held-locally")]),
+        (str(int(NOW) + 366 * 86400 + 1), UTC, None, [("error", "schedule-too-far")]),
         (str(int(NOW) - 3600), UTC, int(NOW) - 3600, [("warning", "schedule-sends-immediately")]),
         (str(int(NOW) - 3601), UTC, None, [("error", "schedule-in-past")]),
         (str(int(NOW) * 1000), UTC, None, [("error", "invalid-schedule")]),  # milliseconds
         ("next tuesday", UTC, None, [("error", "invalid-schedule")]),
-        ("27/11/2026 9:30", UTC, None, [("error", "invalid-schedule")]),  # ambiguous day/month order
+        ("27/11/2026 9:30", UTC, epoch(2026, 11, 27, 9, 30), []),  # only day-first reads it
     ],
 )
 def test_schedule(raw, tz, value, expected):
