@@ -29,7 +29,7 @@ from .codes import MAYBE_SENT, Status
 from .config import Preferences, Settings, load_preferences, load_settings
 from .errors import AuthError, BatchSmsError, ConfigError, JournalError
 from .journal import Journal, earlier_sends, journal_path, journals_near
-from .optouts import load_optouts
+from .optouts import default_optouts_path, load_optouts
 from .paths import check_output
 from .preview import Preview, default_preview_path
 from .pricing import check_budget, run_prices
@@ -91,7 +91,7 @@ class Options:
         template = Path(self.template) if self.template is not None else None
         suppress = Path(self.suppress) if self.suppress is not None else None
         return [("the contact sheet", sheet_path), ("the --suppress file", suppress),
-                ("the --template file", template)]
+                ("the --template file", template), ("the opt-out file", default_optouts_path())]
 
 
 def _check_options(options: Options, header: Sequence[str], preferences: Preferences) -> CheckOptions:
@@ -112,8 +112,8 @@ def _check_options(options: Options, header: Sequence[str], preferences: Prefere
     elif options.text is not None:
         template = MessageTemplate(options.text, header, locale=locale, country=options.country)
     suppress = load_optouts(options.suppress, options.country) if options.suppress is not None else frozenset()
-    if preferences.optouts is not None and preferences.optouts.exists():  # STOP replies land there
-        suppress = suppress | load_optouts(preferences.optouts, options.country)
+    kept = default_optouts_path(preferences)  # config `optouts`, else <state>/optouts.csv: where STOP replies land
+    suppress = suppress | load_optouts(kept, options.country, what="the opt-out file", missing_ok=True)
     checked = CheckOptions(
         country=options.country, timezone=run_zone(options.timezone, preferences).key, template=template,
         defaults={k: v for k, v in options.defaults.items() if v}, max_segments=options.max_segments,

@@ -27,20 +27,22 @@ from __future__ import annotations
 import base64
 import enum
 import json
+import math
 import random
 import ssl
 import threading
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import quote, urlsplit
+from typing import Any, NamedTuple
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 import requests.adapters
 import urllib3
 
 from .endpoint import DEFAULT_BASE_URL, check_base_url, check_credentials
+from .errors import BatchSmsError
 from .scrub import MAX_ERROR_TEXT, one_line, scrub_text
 from .transport import (
     ACCEPT_ENCODING,
@@ -54,9 +56,10 @@ from .transport import (
 )
 
 __all__ = [  # the names other modules import from here, scrub_text and MAX_ERROR_TEXT re-exported
-    "DEFAULT_BASE_URL", "MAX_ERROR_TEXT", "STOP_DECISIONS", "Client", "Decision", "Outcome", "backoff_seconds",
-    "check_base_url", "decide", "describe_exception", "parse_error", "parse_retry_after", "read_message",
-    "sanitised_fields", "scrub_text", "should_retry",
+    "DEFAULT_BASE_URL", "MAX_ERROR_TEXT", "STOP_DECISIONS", "Client", "Decision", "ListError", "ListedMessage",
+    "Listing", "Lookup", "Outcome", "backoff_seconds",
+    "check_base_url", "decide", "describe_exception", "encode_body", "parse_error", "parse_retry_after",
+    "parse_listing", "read_message", "sanitised_fields", "scrub_text", "should_retry", "should_retry_get",
 ]
 
 try:  # urllib3's own hostname check (when it, not the ssl module, matches the name)
@@ -182,6 +185,88 @@ class Outcome:
         return self.decision in STOP_DECISIONS
 
 
+@dataclass(slots=True)
+class _Answer:
+    """An answer with a status line, its body read within the caps (``problem`` says what cut it short)."""
+
+    status: int
+    reason: str
+    body: bytes
+    content_type: str
+    problem: str
+    hint: str
+    retry_after: float | None
+
+
+@dataclass
+class Lookup:
+    """The result of one GET (after its retries): the parsed JSON of a 2xx answer, or why there is none.
+
+    ``transient`` says the trouble may pass (no connection, a timeout or reset, 429, a 5xx,
+    an answer that broke off): asking again is safe, as a GET changes nothing.
+    """
+
+    decision: Decision  # ACCEPTED: ``data`` holds the answer; FAILED: a 4xx or not the API; AUTH, FATAL; UNKNOWN
+    status: int | None = None
+    data: Any = None
+    error: str = ""
+    attempts: int = 1
+    retry_after: float | None = None
+    transient: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.decision is Decision.ACCEPTED
+
+    @property
+    def stops_run(self) -> bool:
+        """True when every further request would fail the same way (credentials refused, TLS failed)."""
+        return self.decision in STOP_DECISIONS
+
+
+def should_retry_get(lookup: Lookup, attempts: int, max_attempts: int) -> bool:
+    """True when a GET should be asked again: the trouble may pass and fewer than ``max_attempts`` were made.
+
+    Unlike a send, a GET is safe to repeat whatever happened to it: no connection, a
+    timeout or a reset, 429 and 503 (with Retry-After), any other 5xx, an answer that broke
+    off. A 4xx, refused credentials, a TLS failure or a 2xx that is not the API's answer
+    would only come back the same.
+    """
+    return lookup.transient and attempts < max_attempts
+
+
+class ListError(BatchSmsError):
+    """The message list call failed or answered in a shape batchsms does not know."""
+
+
+class ListedMessage(NamedTuple):
+    """One Message resource of the list call, its fields read defensively (None when absent or not usable)."""
+
+    sid: str
+    to: str | None
+    text: str | None
+    created: float | None
+    direction: str | None
+    status: str | None
+    sender: str | None
+    segments: int | None
+
+
+@dataclass
+class Listing:
+    """What the list call holds for a date window: messages by MessageSid, and whether that is all of them.
+
+    ``complete`` is False when some part of the window may hold more than was read (a page
+    full even after splitting the window down to one second, the call budget spent, items
+    that could not be read); ``gaps`` says why, in plain English.
+    """
+
+    messages: dict[str, ListedMessage] = field(default_factory=dict)
+    complete: bool = True
+    gaps: list[str] = field(default_factory=list)
+    calls: int = 0
+
+
 def should_retry(outcome: Outcome, attempts: int, max_attempts: int) -> bool:
     """True when ``outcome`` proves the message was not taken and fewer than ``max_attempts`` were made.
 
@@ -205,6 +290,11 @@ def backoff_seconds(attempt: int, retry_after: float | None, *, base: float = 0.
     if retry_after is not None:
         return min(retry_after, cap * 4) + jitter() * 0.1
     return min(cap, base * 2 ** (attempt - 1)) * (0.5 + jitter() / 2)
+
+
+def encode_body(body: dict) -> bytes:
+    """A message's request body as it goes on the wire (the journal records these very bytes)."""
+    return json.dumps(body).encode("utf-8")
 
 
 # --- what the server says --------------------------------------------------------------------------------------
@@ -286,6 +376,56 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, seconds) if seconds == seconds else None  # NaN is no answer
 
 
+def _field(item: dict[str, Any], name: str) -> Any:
+    """``item[name]``, matching the key's case loosely (the list call's shape is known only second-hand)."""
+    if name in item:
+        return item[name]
+    lower = name.lower()
+    return next((v for k, v in item.items() if isinstance(k, str) and k.lower() == lower), None)
+
+
+def _text(value: Any, limit: int = 5000) -> str | None:
+    return value if isinstance(value, str) and len(value) <= limit else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return None
+    return float(value)
+
+
+def parse_listing(data: Any, where: str) -> tuple[list[ListedMessage], int]:
+    """The messages in a list call's answer, and how many items were not readable as messages.
+
+    The answer must be a JSON object with a list under ``Messages`` (any case); anything
+    else raises :class:`ListError` saying what came instead. Items are read field by field:
+    an item that is not an object or has no MessageSid is counted, not guessed at.
+    """
+    if not isinstance(data, dict):
+        kind = "a JSON list" if isinstance(data, list) else f"a JSON {type(data).__name__}"
+        raise ListError(f"{where}: the message list answered {kind}, not an object with a Messages list; "
+                        "the list call is known only from third-party use, so batchsms cannot read it here")
+    items = _field(data, "Messages")
+    if not isinstance(items, list):
+        keys = ", ".join(sorted(str(k)[:40] for k in data)[:8]) or "no keys"
+        raise ListError(f"{where}: the message list answered an object without a Messages list ({keys}); "
+                        "the list call is known only from third-party use, so batchsms cannot read it here")
+    messages: list[ListedMessage] = []
+    unreadable = 0
+    for item in items:
+        sid = _field(item, "MessageSid") if isinstance(item, dict) else None
+        if not isinstance(sid, str) or not sid.strip() or len(sid) > MAX_MESSAGE_SID or not sid.isprintable():
+            unreadable += 1
+            continue
+        segments = _field(item, "NumSegments")
+        messages.append(ListedMessage(
+            sid, _text(_field(item, "To"), 64), _text(_field(item, "Text"), 100_000), _number(_field(item, "Created")),
+            _text(_field(item, "Direction"), 32), _text(_field(item, "Status"), 32),
+            _text(_field(item, "From"), MAX_SENDER_ID),
+            segments if type(segments) is int and 1 <= segments <= MAX_SEGMENTS else None))
+    return messages, unreadable
+
+
 # --- the client ------------------------------------------------------------------------------------------------
 
 def _overdue(exchange: Exchange) -> str:
@@ -306,6 +446,7 @@ class Client:
                  allow_insecure: bool = False) -> None:
         check_credentials(account_sid, auth_token, property_sid)
         self.base_url = check_base_url(base_url, allow_insecure=allow_insecure)
+        self.property_sid = property_sid
         self.url = f"{self.base_url}/v2/Properties/{property_sid}/Messages"
         parts = urlsplit(self.base_url)
         self._host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
@@ -366,7 +507,7 @@ class Client:
     def post_once(self, body: dict) -> Outcome:
         """One POST, classified; never raises for network or HTTP trouble."""
         template, adapter = self._sender()
-        data = json.dumps(body).encode("utf-8")
+        data = encode_body(body)
         request = requests.PreparedRequest()  # template.copy() would also copy a cookie jar per call
         request.method, request.url, request.hooks = template.method, template.url, template.hooks
         request.headers = template.headers.copy()
@@ -375,15 +516,13 @@ class Client:
         with self._watchdog.exchange(*self.timeout) as exchange:
             return self._exchange(adapter, request, exchange)
 
-    def _exchange(self, adapter: requests.adapters.HTTPAdapter, request: requests.PreparedRequest,
-                  exchange: Exchange) -> Outcome:
-        """Send, read the answer within the caps, and classify it."""
+    def _read(self, adapter: requests.adapters.HTTPAdapter, request: requests.PreparedRequest,
+              exchange: Exchange) -> _Answer | Outcome:
+        """Send and read the answer within the caps; an Outcome when no status line came."""
         try:
             response = adapter.send(request, timeout=self.timeout)
         except Exception as exc:  # noqa: BLE001 - whatever ended it, the outcome must say what is known
             return self._no_answer(exc, exchange)
-        status = response.status_code
-        decision = decide(status)
         content_type = response.headers.get("Content-Type") or ""
         problem = hint = ""  # what went wrong reading the body; a hint when it says the server is not the API
         try:
@@ -404,6 +543,18 @@ class Client:
             problem, hint = _overdue(exchange), ""
         if problem:
             response.close()  # the rest of the body is unread: this connection cannot be reused
+        return _Answer(response.status_code, response.reason or "", body, content_type, problem, hint,
+                       parse_retry_after(response.headers.get("Retry-After")))
+
+    def _exchange(self, adapter: requests.adapters.HTTPAdapter, request: requests.PreparedRequest,
+                  exchange: Exchange) -> Outcome:
+        """Send, read the answer within the caps, and classify it."""
+        answer = self._read(adapter, request, exchange)
+        if isinstance(answer, Outcome):
+            return answer
+        status, body, content_type, problem, hint = (answer.status, answer.body, answer.content_type,
+                                                     answer.problem, answer.hint)
+        decision = decide(status)
         if decision is Decision.ACCEPTED:
             if problem:
                 return Outcome(Decision.UNKNOWN, status, error=self.scrub(
@@ -416,14 +567,17 @@ class Client:
             sender_id, segments = sanitised_fields(message)
             return Outcome(decision, status, message, message_sid=message["MessageSid"], sender_id=sender_id,
                            num_segments=segments)
-        code, text = parse_error(status, response.reason or "", body)
-        if problem:
-            text = f"{text} ({problem})"
-        if 300 <= status < 400:
+        code, text = self._error_of(answer)
+        return Outcome(decision, status, error_code=code, error=text, retry_after=answer.retry_after)
+
+    def _error_of(self, answer: _Answer) -> tuple[str, str]:
+        """ErrorCode and text of a non-2xx answer, scrubbed and trimmed."""
+        code, text = parse_error(answer.status, answer.reason, answer.body)
+        if answer.problem:
+            text = f"{text} ({answer.problem})"
+        if 300 <= answer.status < 400:
             text += "; check --base-url"
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return Outcome(decision, status, error_code=one_line(self.scrub(code), MAX_ERROR_CODE),
-                       error=self.scrub(text), retry_after=retry_after)
+        return one_line(self.scrub(code), MAX_ERROR_CODE), self.scrub(text)
 
     def _no_answer(self, exc: BaseException, exchange: Exchange) -> Outcome:
         """The outcome of a request that got no status line."""
@@ -474,6 +628,143 @@ class Client:
             tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
             outcome.error = f"{outcome.error or 'not accepted'} (gave up after {tries}; never taken)"
         return outcome
+
+    # ------------------------------------------------------------------ reading: GET
+    def _getter(self) -> tuple[requests.PreparedRequest, requests.adapters.HTTPAdapter]:
+        """This thread's prepared GET (auth and headers; the URL is set per call) and its adapter."""
+        local = self._local
+        _, adapter = self._sender()  # the same session and connection pool as the sends
+        if getattr(local, "get_template", None) is None:
+            request = requests.Request("GET", self.base_url + "/", auth=self._auth, headers={
+                "Accept": "application/json", "User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING})
+            local.get_template = local.session.prepare_request(request)
+        return local.get_template, adapter
+
+    def get_once(self, path: str) -> Lookup:
+        """One GET of ``path`` (below the base URL, already quoted), classified; never raises for network trouble.
+
+        The same caps, whole-answer deadline and scrubbing as a send: an answer is read up
+        to :data:`MAX_BODY`, within the read timeout, and every error text is scrubbed.
+        """
+        template, adapter = self._getter()
+        request = requests.PreparedRequest()
+        request.method, request.hooks = "GET", template.hooks
+        request.url = self.base_url + path
+        request.headers = template.headers.copy()
+        request.body = None
+        with self._watchdog.exchange(*self.timeout) as exchange:
+            answer = self._read(adapter, request, exchange)
+        if isinstance(answer, Outcome):  # no status line: the request may never have arrived, or timed out
+            return Lookup(answer.decision if answer.stops_run else Decision.UNKNOWN, error=answer.error,
+                          transient=not answer.stops_run)
+        status = answer.status
+        if 200 <= status < 300:
+            if answer.problem:
+                return Lookup(Decision.UNKNOWN, status, error=self.scrub(
+                    f"the server answered {status} but {answer.problem}{answer.hint}"), transient=not answer.hint)
+            try:
+                data = json.loads(answer.body)
+            except (ValueError, RecursionError):
+                html = "html" in answer.content_type.lower() or answer.body.lstrip()[:1] == b"<"
+                what = "an empty body" if not answer.body.strip() else "an HTML page" if html else "not JSON"
+                return Lookup(Decision.FAILED, status, error=self.scrub(
+                    f"the server answered {status} but not as the Fone Dynamics API does ({what}); check --base-url"))
+            return Lookup(Decision.ACCEPTED, status, data)
+        code, text = self._error_of(answer)
+        transient = status in RETRY_STATUSES or status >= 500
+        decision = decide(status)
+        if decision not in STOP_DECISIONS:
+            decision = Decision.UNKNOWN if transient else Decision.FAILED  # a 3xx or 4xx: asking again won't help
+        return Lookup(decision, status, error=f"{code}: {text}" if code else text, retry_after=answer.retry_after,
+                      transient=transient)
+
+    def get(self, path: str, stop: threading.Event | None = None) -> Lookup:
+        """GET ``path``, again while :func:`should_retry_get` says so, with the sends' backoff."""
+        stop = stop if stop is not None else threading.Event()
+        attempts = 0
+        while True:
+            attempts += 1
+            lookup = self.get_once(path)
+            if not should_retry_get(lookup, attempts, self.max_attempts):
+                break
+            self._pause(backoff_seconds(attempts, lookup.retry_after, jitter=self._jitter), stop)
+            if stop.is_set():
+                break
+        lookup.attempts = attempts
+        if not lookup.ok and lookup.transient and attempts > 1:
+            lookup.error = f"{lookup.error} (gave up after {attempts} attempts)"
+        return lookup
+
+    def get_message(self, sid: str, stop: threading.Event | None = None) -> Lookup:
+        """``GET /v2/Messages/{sid}``: on success ``data`` is the Message object (a dict), as it came.
+
+        A 2xx whose body is not ``{"Message": {...}}`` is FAILED, saying what it was instead.
+        """
+        lookup = self.get(f"/v2/Messages/{quote(sid, safe='')}", stop)
+        if lookup.ok:
+            message = lookup.data.get("Message") if isinstance(lookup.data, dict) else None
+            if not isinstance(message, dict):
+                what = "a JSON list" if isinstance(lookup.data, list) else "no Message object"
+                return Lookup(Decision.FAILED, lookup.status, error=self.scrub(
+                    f"the server answered {lookup.status} but not as the Fone Dynamics API does ({what}); "
+                    "check --base-url"), attempts=lookup.attempts)
+            lookup.data = message
+        return lookup
+
+    def list_page(self, date_from: int, date_to: int, count: int,
+                  stop: threading.Event | None = None) -> tuple[list[ListedMessage], int]:
+        """One list call: the messages it holds and how many items could not be read as messages.
+
+        Raises :class:`ListError` when the call fails or its answer has no list of messages
+        under a ``Messages`` key (any case): the call is known only from third-party use.
+        """
+        query = urlencode({"Date_From": int(date_from), "Date_To": int(date_to), "Results_Count": int(count)})
+        path = f"/v2/Properties/{quote(self.property_sid, safe='')}/Messages?{query}"
+        lookup = self.get(path, stop)
+        where = f"{self.base_url}/v2/Properties/{self.property_sid}/Messages"
+        if lookup.stops_run:
+            raise ListError(f"{where}: {lookup.error}")
+        if not lookup.ok:
+            raise ListError(f"{where}: the message list could not be read ({lookup.error})")
+        return parse_listing(lookup.data, where)
+
+    def list_messages(self, date_from: float, date_to: float, count: int = 1000, *, max_calls: int = 64,
+                      stop: threading.Event | None = None) -> Listing:
+        """Every message the list call holds between ``date_from`` and ``date_to`` (epoch seconds).
+
+        How the API pages beyond Results_Count is unknown, so a page that comes back full
+        (``count`` items) may be missing some: its window is split in two (the halves
+        share their middle second, whichever way the API reads the bounds) and each half
+        is asked again, down to one second and at most ``max_calls`` calls. Messages are
+        de-duplicated by MessageSid. Where a window stays full, the listing says it is
+        not complete rather than pretend.
+        """
+        listing = Listing()
+        windows = [(math.floor(date_from), math.ceil(date_to))]
+        while windows:
+            low, high = windows.pop()
+            if listing.calls >= max_calls:
+                listing.complete = False
+                listing.gaps.append(f"stopped after {max_calls} list calls; the list from "
+                                    f"{low} to {high} (epoch seconds) was not read")
+                continue
+            page, unreadable = self.list_page(low, high, count, stop)
+            listing.calls += 1
+            for message in page:
+                listing.messages.setdefault(message.sid, message)
+            if unreadable:
+                listing.complete = False
+                listing.gaps.append(f"{unreadable} item{'s' if unreadable != 1 else ''} of the list "
+                                    "could not be read as messages")
+            if len(page) + unreadable >= count:  # full: there may be more in this window
+                if high - low < 2:
+                    listing.complete = False
+                    listing.gaps.append(f"{count} or more messages within {low}-{high} (epoch seconds), "
+                                        "more than one list call returns")
+                    continue
+                middle = (low + high) // 2
+                windows += [(middle, high), (low, middle)]
+        return listing
 
     def _pause(self, seconds: float, stop: threading.Event) -> None:
         """The backoff: ``stop.wait``, which a Ctrl-C ends at once, unless a test gave its own ``sleep``."""

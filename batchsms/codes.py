@@ -190,7 +190,7 @@ DUPLICATE_MESSAGE = _code("duplicate-message", WARNING, "an earlier row sends th
                           "remove one row, or use --dedupe")
 DUPLICATE_SKIPPED = _code("duplicate-skipped", WARNING, "skipped: an earlier row already texts this number (--dedupe)",
                           "nothing to do, unless both messages should go")
-SUPPRESSED = _code("suppressed", WARNING, "skipped: the number is on the opt-out list (--suppress)",
+SUPPRESSED = _code("suppressed", WARNING, "skipped: the number is on the opt-out list (--suppress or the opt-out file)",
                    "nothing to do: the person asked not to be texted")
 # --- times people write, quiet hours in the recipient's time (schedule.py)
 AMBIGUOUS_DATE = _code("ambiguous-date", ERROR, "the date reads as two different days (day first or month first)",

@@ -8,6 +8,12 @@ many rows into one commit so the fsync does not limit throughput.
 A row still ``started`` when a journal is opened was in flight when the last run
 died: nobody knows whether the API took it, so it becomes ``unknown`` and is
 never resent unless a person asks (``--retry-unknown``).
+
+After the send the journal also holds what became of each message: the request body
+as it was sent and when it first went out (so an ``unknown`` row can later be looked
+up in the API's message list and settled), and the delivery status the API last
+gave. Journals written before those columns existed are migrated when opened
+(``ALTER TABLE ADD COLUMN``); every row stays.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .client import encode_body
 from .codes import Status
 from .errors import JournalError
 
@@ -50,6 +57,25 @@ CREATE TABLE IF NOT EXISTS rows (
 _COLUMNS = {"rows": {"row", "request_hash", "state", "attempts", "message_sid", "sender_id", "segments", "error",
                     "http_status", "prev_state", "prev_error", "updated"},
             "meta": {"key", "value"}}
+
+#: Columns added after the first journals were written: (name, SQL type). A journal that lacks
+#: them gets them when it is opened; the fingerprint above stays the first journals' columns, so
+#: old and new journals are both accepted (and an older batchsms still opens a new journal).
+_ADDED_COLUMNS = (
+    ("body", "TEXT"),  # the request body JSON exactly as sent (never any credential)
+    ("started", "REAL"),  # when the first attempt of this message went out (epoch seconds)
+    ("due", "REAL"),  # a held message: when it is to go to the API
+    ("delivery", "TEXT"),  # the API's last Status for the message: Processing, Submitted, Delivered, Failed
+    ("delivered_at", "REAL"),  # the API's Delivered time
+    ("delivery_error", "TEXT"),  # the API's ErrorCode, or why the status could not be read
+    ("delivery_checked", "REAL"),  # when the status was last asked for
+    ("settled", "TEXT"),  # an unknown row looked up in the message list: 'sent' or 'not sent'
+)
+#: Delivery statuses after which the API says nothing more about a message.
+FINAL_DELIVERY = frozenset({"Delivered", "Failed"})
+#: How far along a message is; a status is never replaced by one further back.
+_DELIVERY_RANK = {"Processing": 1, "Submitted": 2, "Delivered": 3, "Failed": 3}
+SETTLED_SENT, SETTLED_NOT_SENT = "sent", "not sent"
 
 
 def _foreign_schema(db: sqlite3.Connection) -> str | None:
@@ -106,6 +132,25 @@ def earlier_sends(paths: Iterable[Path], target: str) -> dict[str, tuple[Path, i
     return sent
 
 
+def _migrate(db: sqlite3.Connection) -> None:
+    """Add the columns an older journal lacks; its rows keep their values (the new columns are NULL)."""
+    have = {r[1] for r in db.execute("PRAGMA table_info(rows)")}
+    missing = [(name, kind) for name, kind in _ADDED_COLUMNS if name not in have]
+    indexed = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'rows_by_sid'").fetchone()
+    if not missing and indexed:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for name, kind in missing:
+            db.execute(f"ALTER TABLE rows ADD COLUMN {name} {kind}")
+        # Delivery answers and receipts find their row by MessageSid: without an index each is a full scan.
+        db.execute("CREATE INDEX IF NOT EXISTS rows_by_sid ON rows (message_sid)")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
 def request_hash(body: dict) -> str:
     """A stable fingerprint of the exact request (key order does not matter)."""
     text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -123,6 +168,37 @@ class Entry:
     segments: int | None
     error: str | None
     http_status: int | None
+    body: str | None = None  # the request body JSON as sent (None: journaled by an older batchsms)
+    started: float | None = None  # when the first attempt went out
+    updated: float | None = None  # when the row last changed (its outcome was recorded)
+    due: float | None = None
+    delivery: str | None = None  # Processing, Submitted, Delivered, Failed (None: never asked)
+    delivered_at: float | None = None
+    delivery_error: str | None = None
+    delivery_checked: float | None = None
+    settled: str | None = None  # SETTLED_SENT or SETTLED_NOT_SENT for an unknown row looked up in the list
+
+    def request(self) -> dict | None:
+        """The request body as a dict, or None when it was not recorded (or is not a JSON object)."""
+        return _request_of(self.body)
+
+    @property
+    def delivery_final(self) -> bool:
+        return self.delivery in FINAL_DELIVERY
+
+
+def _request_of(body: str | None) -> dict | None:
+    if not body:
+        return None
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+_ENTRY_COLUMNS = ("row, request_hash, state, attempts, message_sid, sender_id, segments, error, http_status, body, "
+                  "started, updated, due, delivery, delivered_at, delivery_error, delivery_checked, settled")
 
 
 @dataclass(slots=True)
@@ -172,6 +248,7 @@ class Journal:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=FULL")
                 self.db.executescript(_SCHEMA)
+                _migrate(self.db)
         except sqlite3.Error as exc:
             self.close()
             raise JournalError(
@@ -196,9 +273,7 @@ class Journal:
 
     # ------------------------------------------------------------------ reading
     def entries(self) -> dict[int, Entry]:
-        cursor = self.db.execute(
-            "SELECT row, request_hash, state, attempts, message_sid, sender_id, segments, error, http_status FROM rows"
-        )
+        cursor = self.db.execute(f"SELECT {_ENTRY_COLUMNS} FROM rows")
         return {r[0]: Entry(*r) for r in cursor}
 
     def recover(self) -> int:
@@ -211,24 +286,33 @@ class Journal:
         return cursor.rowcount
 
     # ------------------------------------------------------------------ writing
-    def commit(self, *, starts: Iterable[tuple[int, str]] = (), finishes: Iterable[Finish] = (),
-               releases: Iterable[int] = ()) -> None:
+    def commit(self, *, starts: Iterable[tuple[int, str] | tuple[int, str, dict]] = (),
+               finishes: Iterable[Finish] = (), releases: Iterable[int] = ()) -> None:
         """One durable transaction: new rows in flight, outcomes, and rows never taken.
 
-        ``starts`` are committed before their requests may go out. ``releases`` drop
-        rows that were provably never taken, so a later run sends them as new.
+        ``starts`` are ``(row, request hash, request body)`` (the body may be left out),
+        committed before their requests may go out; the body is kept as the JSON the
+        client sends, and ``started`` keeps the first attempt's time when a row goes again
+        (``--retry-unknown``), so a later look-up covers every attempt. A finish is a new
+        outcome, so what was known about the previous message's delivery or settlement
+        is cleared. ``releases`` drop rows that were provably never taken, so a later run
+        sends them as new.
         """
         now = time.time()
         with self._transaction():
             self.db.executemany(
-                "INSERT INTO rows (row, request_hash, state, attempts, updated) VALUES (?, ?, 'started', 0, ?) "
+                "INSERT INTO rows (row, request_hash, state, attempts, updated, body, started) "
+                "VALUES (?, ?, 'started', 0, ?, ?, ?) "
                 "ON CONFLICT(row) DO UPDATE SET request_hash = excluded.request_hash, state = 'started', "
-                "prev_state = rows.state, prev_error = rows.error, error = NULL, updated = excluded.updated",
-                [(row, digest, now) for row, digest in starts],
+                "prev_state = rows.state, prev_error = rows.error, error = NULL, updated = excluded.updated, "
+                "body = excluded.body, started = COALESCE(rows.started, excluded.started)",
+                [(start[0], start[1], now, encode_body(start[2]).decode("utf-8") if len(start) > 2 else None,
+                  now) for start in starts],
             )
             self.db.executemany(
                 "UPDATE rows SET state = ?, attempts = attempts + ?, message_sid = ?, sender_id = ?, segments = ?, "
-                "error = ?, http_status = ?, prev_state = NULL, prev_error = NULL, updated = ? WHERE row = ?",
+                "error = ?, http_status = ?, prev_state = NULL, prev_error = NULL, updated = ?, delivery = NULL, "
+                "delivered_at = NULL, delivery_error = NULL, delivery_checked = NULL, settled = NULL WHERE row = ?",
                 [(f.state, f.attempts, f.message_sid, f.sender_id, f.segments, f.error, f.http_status, now, f.row)
                  for f in finishes],
             )
@@ -240,6 +324,66 @@ class Journal:
                 "WHERE row = ? AND state = 'started'",
                 releases,
             )
+
+    # ------------------------------------------------------------------ after the send
+    def record_delivery(self, message_sid: str, status: str | None, delivered_at: float | None,
+                        error: str | None, checked: float) -> int:
+        """Record what the API says of the message ``message_sid``; returns how many rows changed.
+
+        Idempotent, and never backwards: a status is replaced only by one as far along or
+        further (Processing < Submitted < Delivered/Failed), so a late or repeated answer
+        cannot move a Delivered message back to Submitted. ``status`` None records only that
+        the status could not be read (``error`` says why), and leaves a final status alone.
+        """
+        return self.record_deliveries([(message_sid, status, delivered_at, error, checked)])
+
+    def record_deliveries(self, answers: Iterable[tuple[str, str | None, float | None, str | None, float]]) -> int:
+        """:meth:`record_delivery` for many messages in one transaction (one fsync)."""
+        changed = 0
+        with self._transaction():
+            for sid, status, delivered_at, error, checked in answers:
+                rows = self.db.execute("SELECT row, delivery FROM rows WHERE message_sid = ?", (sid,)).fetchall()
+                for row, current in rows:
+                    if status is None:
+                        if current in FINAL_DELIVERY:
+                            continue
+                        self.db.execute("UPDATE rows SET delivery_error = ?, delivery_checked = ? WHERE row = ?",
+                                        (error, checked, row))
+                    elif current is not None and _DELIVERY_RANK.get(current, 0) > _DELIVERY_RANK.get(status, 0):
+                        self.db.execute("UPDATE rows SET delivery_checked = ? WHERE row = ?", (checked, row))
+                    else:
+                        self.db.execute(
+                            "UPDATE rows SET delivery = ?, delivered_at = ?, delivery_error = ?, delivery_checked = ? "
+                            "WHERE row = ?", (status, delivered_at, error, checked, row))
+                    changed += 1
+        return changed
+
+    def settle(self, row: int, message_sid: str | None, how: str, *, sender_id: str | None = None,
+               segments: int | None = None, now: float | None = None) -> bool:
+        """Settle the ``unknown`` row ``row`` from the API's own record; False if it is not unknown.
+
+        With ``message_sid`` (the API's message list holds exactly this message) the row
+        becomes sent, or scheduled when its Schedule is still ahead, with that MessageSid.
+        Without one (the list proves no such message was created) the row stays
+        ``unknown``, marked settled as not sent: ``--retry-unknown`` resends it, and nothing
+        else does. ``how`` (what the look-up found) becomes the row's error text either way.
+        """
+        now = time.time() if now is None else now
+        with self._transaction():
+            found = self.db.execute("SELECT state, body FROM rows WHERE row = ?", (row,)).fetchone()
+            if found is None or found[0] != Status.UNKNOWN:
+                return False
+            if message_sid is None:
+                self.db.execute("UPDATE rows SET error = ?, settled = ? WHERE row = ?", (how, SETTLED_NOT_SENT, row))
+                return True
+            schedule = (_request_of(found[1]) or {}).get("Schedule")
+            later = isinstance(schedule, (int, float)) and not isinstance(schedule, bool) and schedule > now
+            self.db.execute(
+                "UPDATE rows SET state = ?, message_sid = ?, sender_id = COALESCE(?, sender_id), "
+                "segments = COALESCE(?, segments), error = ?, settled = ? WHERE row = ?",
+                (Status.SCHEDULED if later else Status.SENT, message_sid, sender_id, segments, how, SETTLED_SENT,
+                 row))
+        return True
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

@@ -267,7 +267,7 @@ class Sender:
                 else:
                     batch.append(job)
         if batch or run.finishes or run.releases:
-            self.journal.commit(starts=[(j.row, j.digest) for j in batch + expired],
+            self.journal.commit(starts=[(j.row, j.digest, j.body) for j in batch + expired],
                                 finishes=run.finishes, releases=run.releases)
             run.finishes, run.releases = [], []
         for job in batch:

@@ -38,19 +38,20 @@ _WATCH_LINGER = 5.0  # an idle watchdog thread ends after this long
 class Exchange:
     """One request's deadline and the connection it runs on, shared by its thread and the watchdog."""
 
-    __slots__ = ("deadline", "read_timeout", "conn", "connecting", "expired")
+    __slots__ = ("deadline", "read_timeout", "conn", "sock", "connecting", "expired")
 
     def __init__(self, deadline: float, read_timeout: float) -> None:
         self.deadline = deadline
         self.read_timeout = read_timeout
         self.conn: Any = None  # the urllib3 connection, once the pool handed one out
+        self.sock: Any = None  # the answer's socket: http.client drops conn.sock for a Connection: close answer
         self.connecting = False  # True while TCP connect / TLS handshake run: nothing has been sent
         self.expired = False
 
     def expire(self) -> None:
         """Mark the deadline passed and shut the socket, which wakes the thread blocked reading it."""
         self.expired = True
-        sock = getattr(self.conn, "sock", None)
+        sock = getattr(self.conn, "sock", None) or self.sock
         if sock is not None:
             with contextlib.suppress(OSError):  # already closed: its thread is not blocked on it
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's, also under TLS
@@ -75,6 +76,7 @@ class _WatchedConnection:
         exchange: Exchange | None = getattr(_CURRENT, "exchange", None)
         if exchange is not None:  # the request is out: from now on the answer has read_timeout in all
             exchange.conn = self
+            exchange.sock = self.sock
             exchange.deadline = min(exchange.deadline, time.monotonic() + exchange.read_timeout)
             if exchange.expired:
                 exchange.expire()

@@ -9,6 +9,7 @@ def _no_machine_settings(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("TZ", "UTC")
     monkeypatch.delenv("BATCHSMS_CONFIG", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("no-config")))
+    monkeypatch.setenv("BATCHSMS_STATE", str(tmp_path_factory.mktemp("state")))
 
 
 @pytest.fixture
