@@ -206,6 +206,10 @@ QUIET_HOURS_SKIPPED = _code("quiet-hours-skipped", WARNING,
 QUIET_HOURS = _code("quiet-hours", ERROR, "the send time falls in the recipient's quiet hours, or no time is "
                     "outside them in every zone the number may be in",
                     "choose a time outside them, give --quiet-hours-policy move, or fill the Timezone column")
+# --- the sheet as the person sees it (Excel cells)
+CELL_ERROR = _code("cell-error", ERROR, "a cell shows an Excel error (#N/A, #REF!, ...) or holds a formula with no "
+                   "saved value, so its text is not known", "fix the formula in Excel (or open the file in Excel "
+                   "and save it), or type the value")
 
 
 def entry(code: str) -> Code:

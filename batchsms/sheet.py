@@ -1,7 +1,11 @@
 """Read a contact sheet (CSV in any encoding Excel writes, or a workbook) into text cells.
 
 Every cell becomes the text the user sees in Excel: a phone number stored as the
-number 61412345678 reads ``61412345678``, never ``61412345678.0`` or ``6.14e+10``.
+number 61412345678 reads ``61412345678``, never ``61412345678.0`` or ``6.14e+10``, and a
+number cell with a number format reads as that format shows it (``$1,234.50``, ``15%``,
+``0412345678`` under ``0000000000``; .xlsx/.xlsm, see ``excelfmt``). A cell that shows an
+Excel error (``#N/A``) or holds a formula with no saved value is never read as empty text:
+it is a ``cell-error`` problem on its row.
 Rows keep the number Excel shows beside them, so a report can say "row 17".
 
 Nothing is read silently wrong. Bytes that are not the encoding they seem to be stop the
@@ -23,10 +27,11 @@ import stat
 import threading
 from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar
 
-from . import codes, workbook_guard
+from . import codes, excelfmt, workbook_guard
 from .errors import SheetError
 from .fields import FIELDS, TO, canonical_field, clean_header, field_for_header, header_key
 from .perf import gc_paused
@@ -50,6 +55,7 @@ MAX_PROBLEM_VALUE = 200  # characters of a cell quoted in a LoadProblem
 # Every quoted cell that swallowed lines is reported with this code (catalogued in codes.py,
 # an error: the row is not sent); the message says which of the cases below it is.
 UNCLOSED_QUOTE = codes.UNCLOSED_QUOTE.code
+CELL_ERROR = codes.CELL_ERROR.code
 
 
 class LoadProblem(NamedTuple):
@@ -555,13 +561,19 @@ class WorkbookSheet:
     sheet_name: str
     hidden_rows: set[int]
     values: list[list[object]]  # the cells as calamine typed them (numbers, dates), for writing back
+    # Cells showing an Excel error or holding a formula with no saved value (found with ``hidden``).
+    cell_errors: list[workbook_guard.CellError] = field(default_factory=list)
 
 
 def read_workbook(path: Path, sheet: str | None, *, hidden: bool = True) -> WorkbookSheet:
     """All rows of one worksheet (the first visible one, or ``sheet``) as text, from row 1 on.
 
     The file passes ``workbook_guard`` before calamine opens it and the sheet is scanned
-    (its extent, and with ``hidden`` its hidden rows) before calamine parses it.
+    (its extent) before calamine parses it. While calamine parses, one pass over the sheet
+    XML (in a thread) finds what calamine does not tell: with ``hidden`` (the checker's
+    reading) the hidden rows and the cells holding an Excel error or an uncalculated
+    formula; and, when the workbook has number formats other than General, which number
+    cells carry them, so their text is what Excel shows (``_show_formats``).
     """
     import python_calamine
 
@@ -572,18 +584,93 @@ def read_workbook(path: Path, sheet: str | None, *, hidden: bool = True) -> Work
         raise SheetError(f"{path}: not a readable workbook ({exc})") from exc
     name = _choose_sheet(path, workbook, sheet)
     workbook_guard.scan_sheet(book, name)
-    # Hidden rows take their own pass over the sheet XML, in a thread: calamine lets go of
+    formats = excelfmt.formats_by_style(*workbook_guard.number_formats(book))
+    # The facts take their own pass over the sheet XML, in a thread: calamine lets go of
     # the GIL while it parses, so on a machine with a free core the pass costs no time.
-    finder = _Background(workbook_guard.hidden_rows, book, name) if hidden else None
+    finder = (_Background(partial(workbook_guard.sheet_facts, hidden=hidden, errors=hidden), book, name, formats.keys())
+              if hidden or formats else None)
     try:
         values = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
     except Exception as exc:
         raise SheetError(f"{path}: sheet {name!r} cannot be read ({exc})") from exc
     finally:
-        hidden_rows = finder.result() if finder else set()
+        facts = finder.result() if finder else workbook_guard.SheetFacts()
+    if facts.unplaced_errors:
+        raise SheetError(f"{path}: sheet {name!r} holds {facts.unplaced_errors:,} cell(s) with an Excel error or a "
+                         "formula without a saved value, written without a cell reference, so their rows cannot be "
+                         f"told; {workbook_guard.HINT}")
     text = cell_text
     records = [[v if v.__class__ is str else text(v) for v in row] for row in values]
-    return WorkbookSheet(records, name, hidden_rows, values)
+    if facts.styled:
+        _show_formats(records, values, facts.styled, formats)
+    for error in facts.errors:  # calamine reads them as '': show the error as Excel does
+        if error.error and error.row <= len(records) and error.column <= len(records[error.row - 1]):
+            records[error.row - 1][error.column - 1] = error.error
+    return WorkbookSheet(records, name, facts.hidden_rows, values, facts.errors)
+
+
+def _show_formats(records: list[list[str]], values: list[list[object]], styled: list[tuple[int, int, int]],
+                  formats: dict[int, excelfmt.NumberFormat]) -> None:
+    """Put the text Excel shows in place of the General text of each number cell in a format.
+
+    ``styled`` lists (row, column, style) of the cells the sheet XML gives a style in
+    ``formats``; only cells calamine read as numbers change (text, dates and booleans have
+    their own reading), and a value the format cannot show exactly keeps its General text.
+    """
+    shown_before: dict[int, dict[object, str | None]] = {style: {} for style in formats}  # repeated values
+    height = len(values)
+    for row, column, style in styled:
+        if row > height or column > len(values[row - 1]):
+            continue
+        value = values[row - 1][column - 1]
+        if value.__class__ is float or value.__class__ is int:
+            seen = shown_before[style]
+            shown = seen.get(value, _NOT_SHOWN)
+            if shown is _NOT_SHOWN:
+                shown = formats[style].format(value)  # type: ignore[arg-type]
+                if len(seen) < _SHOWN_KEPT:
+                    seen[value] = shown
+            if shown is not None:
+                records[row - 1][column - 1] = shown
+
+
+_NOT_SHOWN = "\0not shown"
+_SHOWN_KEPT = 4096  # texts kept per format for values that come again (percentages, quantities)
+
+
+#: What each Excel error means, for the person who has to fix the cell.
+EXCEL_ERRORS = {
+    "#N/A": "no value is available, often a lookup that found nothing",
+    "#REF!": "the formula refers to a cell that was deleted",
+    "#DIV/0!": "the formula divides by zero",
+    "#VALUE!": "the formula works on a value of the wrong kind",
+    "#NAME?": "the formula uses a name Excel does not know",
+    "#NUM!": "the formula's number is not valid",
+    "#NULL!": "the formula's ranges do not meet",
+}
+
+
+def cell_problems(errors: Sequence[workbook_guard.CellError], header: Sequence[str], rows: Container[int],
+                  ) -> list[LoadProblem]:
+    """A ``cell-error`` problem for each error cell in a data row (``rows``) under the header.
+
+    Every column the header spans counts (a template may print any of them); cells beyond
+    it, in the header or above it are nobody's data.
+    """
+    problems = []
+    for error in errors:
+        if error.row not in rows or error.column > len(header):
+            continue
+        formula = f"={error.formula}" if error.formula else ""
+        if error.error:
+            why = EXCEL_ERRORS.get(error.error.upper(), "")
+            message = (f"{error.error} in this cell (an Excel error{': ' + why if why else ''}): fix the formula in "
+                       "Excel, or type the value")
+        else:
+            message = ("a formula Excel has not calculated: open the file in Excel and save it, or type the value")
+        problems.append(LoadProblem(error.row, header[error.column - 1], (error.error or formula)[:MAX_PROBLEM_VALUE],
+                                    CELL_ERROR, message))
+    return problems
 
 
 _T = TypeVar("_T")
@@ -672,6 +759,8 @@ def load(
     with gc_paused():
         result = _load(Path(path), sheet, header_row, encoding, delimiter, columns)
     result.include_hidden = include_hidden
+    if not include_hidden and result.hidden_rows:  # a hidden row is skipped: its error cells do not matter
+        result.problems = [p for p in result.problems if p.row not in result.hidden_rows]
     return result
 
 
@@ -685,9 +774,11 @@ def _load(path: Path, sheet: str | None, header_row: int | None, encoding: str |
     troubles: list[QuoteTrouble] = []
     hidden: set[int] = set()
     typed: list[list[object]] | None = None
+    cell_errors: list[workbook_guard.CellError] = []
     if suffix in WORKBOOK_SUFFIXES:
         read = read_workbook(path, sheet)
         records, sheet_name, hidden, typed = read.records, read.sheet_name, read.hidden_rows, read.values
+        cell_errors = read.cell_errors
         kind = "xlsx"
     else:
         if sheet is not None:
@@ -712,7 +803,7 @@ def _load(path: Path, sheet: str | None, header_row: int | None, encoding: str |
     if not header:
         raise SheetError(f"{path}:{header_row}: the header row is empty; use --header-row N")
     width = len(header)
-    keep = {t.record + 1 for t in troubles}  # a row with a problem stays, even if it reads empty
+    keep = {t.record + 1 for t in troubles} | {e.row for e in cell_errors}  # a row with a problem stays
     rows: list[list[str]] = []
     numbers: list[int] = []
     values: list[list[object]] | None = [] if typed is not None else None
@@ -730,7 +821,7 @@ def _load(path: Path, sheet: str | None, header_row: int | None, encoding: str |
         LoadProblem(t.record + 1, header[t.column] if t.column < width else "", t.value[:MAX_PROBLEM_VALUE],
                     t.code, _trouble_message(t, t.record + 1))
         for t in troubles
-    ]
+    ] + (cell_problems(cell_errors, header, set(numbers)) if cell_errors else [])
     result = Sheet(path, header, rows, numbers, kind, enc, delim, sheet_name, header_row,
                    preamble=records[:header_row - 1], raw_header=list(records[header_row - 1]),
                    problems=problems, hidden_rows=hidden, values=values,
