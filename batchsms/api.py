@@ -29,6 +29,7 @@ from .codes import MAYBE_SENT, Status
 from .config import Preferences, Settings, load_preferences, load_settings
 from .errors import AuthError, BatchSmsError, ConfigError, JournalError
 from .journal import Journal, earlier_sends, journal_path, journals_near
+from .moves import follow_moves
 from .optouts import default_optouts_path, load_optouts
 from .paths import check_output
 from .preview import Preview, default_preview_path
@@ -37,6 +38,7 @@ from .report import Report
 from .results import default_results_path_for, write_results
 from .sender import Job, Plan, Sender, SendStats, plan
 from .sheet import Sheet, load
+from .state import register
 from .template import MessageTemplate
 
 if TYPE_CHECKING:
@@ -228,6 +230,8 @@ class SendOptions:
     max_attempts: int = 5
     progress: bool = True  # a progress bar on stderr
     handle_signals: bool = True  # Ctrl-C drains (main thread only)
+    hold: bool = False  # keep every scheduled message locally until shortly before it is due (cancellable)
+    submit_ahead: float = 900.0  # with hold: hand a message to the API this many seconds before its time
 
 
 @dataclass
@@ -309,6 +313,7 @@ def send_sheet(path: str | Path, options: Options, target: Target, send: SendOpt
         if send.restart:  # refuse before the old journal is set aside
             refuse_resend(plan(report, {}).jobs, earlier, send.yes_resend, "--restart")
         with Journal(journal_file, restart=send.restart) as journal:
+            journal.set_meta(late=options.late)  # how `batchsms due` treats a held message it finds late
             return _send_with_journal(report, journal, client, target, results, send, earlier, approve,
                                       on_interrupt, on_second_interrupt, preview, preview_path)
     finally:
@@ -348,8 +353,9 @@ def _send_with_journal(report: Report, journal: Journal, client: Client, target:
             "use --restart to start over or --results NEW.csv for a separate run"
         )
     recovered = journal.recover()
+    journal.renumber(follow_moves(report, journal.entries()))  # rows inserted or deleted above sent ones
     the_plan = plan(report, journal.entries(), retry_unknown=send.retry_unknown, retry_failed=send.retry_failed,
-                    limit=send.limit)
+                    limit=send.limit, hold=send.hold, submit_ahead=send.submit_ahead)
     if the_plan.mismatched:
         raise JournalError(
             f"{journal.path}: rows {describe_rows(the_plan.mismatched)} now hold other messages than the ones "
@@ -357,7 +363,7 @@ def _send_with_journal(report: Report, journal: Journal, client: Client, target:
             "since); put the sheet back, or start a new campaign with --restart (rows already sent are "
             "not sent again without --yes-resend)"
         )
-    resent = refuse_resend(the_plan.jobs, earlier, send.yes_resend, "this run")
+    resent = refuse_resend(the_plan.jobs + the_plan.to_hold, earlier, send.yes_resend, "this run")
     if send.max_cost is not None and the_plan.jobs:  # before any request, and before asking
         prices = preview.prices
         check_budget(_plan_cost(the_plan.jobs, preview), send.max_cost,
@@ -369,6 +375,7 @@ def _send_with_journal(report: Report, journal: Journal, client: Client, target:
     if approve is not None and not approve(sendplan):
         write_results(results, sheet, report, journal.entries(), preview.zone)
         return SendOutcome(sendplan, SendStats(), results, approved=False, ok=False)
+    _hold(journal, the_plan, report)
     sender = Sender(client, journal, concurrency=send.concurrency, rate=send.rate, quiet=not send.progress,
                     drain_timeout=send.read_timeout + send.connect_timeout + 1,
                     handle_signals=send.handle_signals)
@@ -378,9 +385,26 @@ def _send_with_journal(report: Report, journal: Journal, client: Client, target:
         stats = sender.run(the_plan.jobs)
     finally:
         write_results(results, sheet, report, journal.entries(), preview.zone)
+    stats.counts[Status.HELD] += len(the_plan.to_hold)
     if stats.auth_error:
         raise AuthError(stats.auth_error + f"; nothing more was sent (results: {results})")
     return SendOutcome(sendplan, stats, results, approved=True, ok=_all_done(report, journal))
+
+
+def _hold(journal: Journal, the_plan: Plan, report: Report) -> None:
+    """Keep this run's held messages, withdraw held ones whose rows are no longer ready, and make the
+    journal known to ``batchsms due`` (and to ``batchsms receive``, which finds receipts' journals there)."""
+    if the_plan.to_hold:
+        journal.hold([(j.row, j.digest, j.body, j.due, j.segments) for j in the_plan.to_hold])
+    if the_plan.withdrawn:
+        journal.cancel(the_plan.withdrawn, "withdrawn before it went: the row is no longer ready to send "
+                                           "(invalid, skipped or deleted)")
+    try:
+        register(journal.path)
+    except (OSError, BatchSmsError) as exc:
+        if the_plan.to_hold or journal.entries_in(Status.HELD):
+            raise JournalError(f"{journal.path}: held messages need the state folder, and it cannot be written "
+                               f"({exc}); set BATCHSMS_STATE to a folder you can write") from None
 
 
 def _plan_cost(jobs: list[Job], preview: Preview) -> Decimal | None:

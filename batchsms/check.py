@@ -410,7 +410,7 @@ def apply_sheet_rules(results: list[RowResult], sheet: Sheet) -> None:
     if not sheet.problems and not (sheet.hidden_rows and not sheet.include_hidden):
         return
     by_row = {r.row: r for r in results}
-    for problem in sheet.problems:
+    for problem in reversed(sheet.problems):  # each goes first: reversed, a row's problems stay in column order
         r = by_row.get(problem.row)
         if r is None:
             continue

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shlex
 import signal
 import sys
@@ -38,6 +39,7 @@ from .api import (
     target_from_config,
 )
 from .client import DEFAULT_BASE_URL
+from .clock import format_local
 from .codes import Status
 from .config import Preferences, load_preferences
 from .errors import BatchSmsError, ConfigError
@@ -380,11 +382,16 @@ def interactive() -> bool:
               help="Also write the check report here (.csv, .xlsx or .json).")
 @click.option("--max-cost", metavar="AMOUNT",
               help="Refuse to send when the estimated cost is above this (needs --price or [prices]).")
+@click.option("--hold", is_flag=True,
+              help="Keep every scheduled message here until shortly before its time (`batchsms due` hands it "
+                   "over), so it can still be cancelled; the API itself has no cancel call.")
+@click.option("--submit-ahead", metavar="DURATION", default="15m", show_default=True,
+              help="With --hold: hand a message to the API this long before its time (30s, 15m, 2h).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON objects.")
 @handle_errors
 def send(property_sid, base_url, use_sandbox, concurrency, rate, limit, results_path, yes, retry_unknown,
          retry_failed, restart, yes_resend, allow_insecure, quiet, connect_timeout, read_timeout, max_attempts,
-         report_path, max_cost, as_json, **params) -> None:
+         report_path, max_cost, hold, submit_ahead, as_json, **params) -> None:
     """Validate SHEET, then send its valid rows exactly once and write the results file.
 
     Invalid rows are never sent. A journal beside the results file records each
@@ -409,7 +416,8 @@ def send(property_sid, base_url, use_sandbox, concurrency, rate, limit, results_
                           retry_unknown=retry_unknown, retry_failed=retry_failed, restart=restart,
                           yes_resend=yes_resend, allow_insecure=allow_insecure, connect_timeout=connect_timeout,
                           read_timeout=read_timeout, max_attempts=max_attempts, progress=not (quiet or as_json),
-                          preview=preview_target(params),
+                          preview=preview_target(params), hold=hold,
+                          submit_ahead=parse_duration(submit_ahead, "--submit-ahead"),
                           max_cost=parse_amount(max_cost, "--max-cost") if max_cost is not None else None)
     with connected(use_sandbox, base_url, property_sid, quiet=as_json) as target, \
             helpers_for(params["sheet_path"]) as helpers:
@@ -447,6 +455,14 @@ def connected(use_sandbox: bool, base_url: str | None, property_sid: str | None,
             click.echo(sandbox.summary(), err=True)
 
 
+def parse_duration(text: str, option: str) -> float:
+    """``90``, ``30s``, ``15m``, ``2h``, ``1d`` as seconds; a usage error naming ``option`` otherwise."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text or "")
+    if found is None:
+        raise click.BadParameter(f"{text!r} is not a duration: write it like 30s, 15m, 2h or 1d", param_hint=option)
+    return float(found[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[found[2]]
+
+
 def count(n: int, noun: str) -> str:
     """``1 message``, ``2 messages``, ``1,024 rows``."""
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
@@ -471,6 +487,17 @@ def approve_plan(the_plan: SendPlan, *, yes: bool, as_json: bool, where: str | N
             click.echo(f"  {count(the_plan.recovered, 'row')} in flight when the last run stopped: now unknown")
         click.echo(f"  to send now: {count(len(p.jobs), 'message')} ({count(the_plan.segments, 'segment')}) "
                    f"from {where}")
+        if p.to_hold:
+            first = min(job.due for job in p.to_hold)
+            click.echo(f"  to hold: {count(len(p.to_hold), 'message')} kept by batchsms until due (beyond the API's "
+                       f"14 days, or --hold); `batchsms due` hands them over from "
+                       f"{format_local(first, the_plan.preview.zone)}: run it from cron")
+        if p.kept_held:
+            click.echo(f"  held by an earlier run, unchanged: {rows_named(p.kept_held)}")
+        if p.withdrawn:
+            click.echo(f"  held, now not ready (invalid, skipped or removed): withdrawn: {rows_named(p.withdrawn)}")
+        if p.cancelled:
+            click.echo(f"  cancelled earlier (not sent): {rows_named(p.cancelled)}")
         if p.done:
             click.echo(f"  already sent by an earlier run: {p.done:,}")
         if p.done_changed:
@@ -485,7 +512,7 @@ def approve_plan(the_plan: SendPlan, *, yes: bool, as_json: bool, where: str | N
             click.echo(f"  failed earlier, not resent: {rows_named(p.held_failed)} (--retry-failed)")
         if p.limited:
             click.echo(f"  left for a later run by --limit: {p.limited:,}")
-    if yes or not p.jobs:
+    if yes or not (p.jobs or p.to_hold):
         return True
     if not interactive():
         raise BatchSmsError("refusing to send without a terminal to confirm on; add --yes (e.g. for cron)")
@@ -510,6 +537,8 @@ def report_outcome(outcome: SendOutcome, as_json: bool) -> int:
     """Print what the run did and pick the exit code (0 all done, 1 a row needs a look, 130 stopped)."""
     stats, the_plan = outcome.stats, outcome.sendplan.plan
     counts = {str(k): stats.counts[k] for k in (Status.SENT, Status.SCHEDULED, Status.FAILED, Status.UNKNOWN)}
+    if stats.counts[Status.HELD]:
+        counts[str(Status.HELD)] = stats.counts[Status.HELD]
     if as_json:
         plan = outcome.sendplan
         cost = plan.plan_cost()
@@ -619,7 +648,7 @@ def run() -> None:
 
 
 # Commands kept in modules of their own register themselves on ``main`` when imported.
-from . import cli_replies, cli_status, cli_watch  # noqa: E402,F401
+from . import cli_due, cli_replies, cli_status, cli_watch  # noqa: E402,F401
 
 if __name__ == "__main__":  # pragma: no cover
     run()

@@ -122,8 +122,8 @@ def earlier_sends(paths: Iterable[Path], target: str) -> dict[str, tuple[Path, i
             if meta.get("target") != target:
                 continue
             for digest, row in db.execute(
-                    "SELECT request_hash, row FROM rows WHERE state IN (?, ?, ?, ?)",
-                    (Status.SENT, Status.SCHEDULED, Status.UNKNOWN, Status.STARTED)):
+                    "SELECT request_hash, row FROM rows WHERE state IN (?, ?, ?, ?, ?)",
+                    (Status.SENT, Status.SCHEDULED, Status.UNKNOWN, Status.STARTED, Status.HELD)):
                 sent.setdefault(digest, (path, row))
         except sqlite3.Error:
             continue
@@ -276,6 +276,11 @@ class Journal:
         cursor = self.db.execute(f"SELECT {_ENTRY_COLUMNS} FROM rows")
         return {r[0]: Entry(*r) for r in cursor}
 
+    def entries_in(self, state: str) -> dict[int, Entry]:
+        """The rows in ``state`` (e.g. every held message)."""
+        cursor = self.db.execute(f"SELECT {_ENTRY_COLUMNS} FROM rows WHERE state = ?", (str(state),))
+        return {r[0]: Entry(*r) for r in cursor}
+
     def recover(self) -> int:
         """Turn rows left ``started`` by a dead run into ``unknown``; returns how many."""
         with self._transaction():
@@ -324,6 +329,58 @@ class Journal:
                 "WHERE row = ? AND state = 'started'",
                 releases,
             )
+
+    # ------------------------------------------------------------------ held messages
+    def hold(self, items: Iterable[tuple[int, str, dict, float, int]]) -> None:
+        """Keep messages locally until they are due: ``(row, request hash, body, due, segments)``.
+
+        A held row is not sent; ``batchsms due`` hands it to the API (with its Schedule)
+        once ``due`` has come. A row held again with another message (the sheet was edited
+        before the handover) simply replaces it: the API never had the old one.
+        """
+        now = time.time()
+        with self._transaction():
+            self.db.executemany(
+                "INSERT INTO rows (row, request_hash, state, attempts, updated, body, due, segments) "
+                "VALUES (?, ?, ?, 0, ?, ?, ?, ?) ON CONFLICT(row) DO UPDATE SET request_hash = excluded.request_hash, "
+                "state = excluded.state, attempts = 0, message_sid = NULL, error = NULL, http_status = NULL, "
+                "updated = excluded.updated, body = excluded.body, due = excluded.due, segments = excluded.segments, "
+                "started = NULL, delivery = NULL, delivered_at = NULL, delivery_error = NULL, "
+                "delivery_checked = NULL, settled = NULL",
+                [(row, digest, Status.HELD, now, encode_body(body).decode("utf-8"), due, segments)
+                 for row, digest, body, due, segments in items],
+            )
+
+    def cancel(self, rows: Iterable[int], reason: str) -> list[int]:
+        """Withdraw held messages (the API never had them); returns the rows cancelled.
+
+        Only ``held`` rows change: a message already handed to the API cannot be withdrawn
+        (the API has no cancel call), and the caller names those rows to the person.
+        """
+        cancelled = []
+        now = time.time()
+        with self._transaction():
+            for row in rows:
+                cursor = self.db.execute(
+                    "UPDATE rows SET state = ?, error = ?, updated = ? WHERE row = ? AND state = ?",
+                    (Status.CANCELLED, reason, now, row, Status.HELD))
+                if cursor.rowcount:
+                    cancelled.append(row)
+        return cancelled
+
+    def renumber(self, moves: dict[int, int]) -> None:
+        """Move records to new row numbers (rows inserted or deleted above them), all at once.
+
+        Each record first goes to a free negative number, then to its new row, so records
+        trading places never collide (see :mod:`batchsms.moves`).
+        """
+        if not moves:
+            return
+        with self._transaction():
+            for old in moves:
+                self.db.execute("UPDATE rows SET row = ? WHERE row = ?", (-old - 1, old))
+            for old, new in moves.items():
+                self.db.execute("UPDATE rows SET row = ? WHERE row = ?", (new, -old - 1))
 
     # ------------------------------------------------------------------ after the send
     def record_delivery(self, message_sid: str, status: str | None, delivered_at: float | None,

@@ -43,8 +43,12 @@ DELIVERY_COLUMNS = ("Delivery", "Delivered at", "Delivery error")
 _STATUS, _SID, _SENDER, _ERROR = (RESULT_COLUMNS.index(n) for n in ("Status", "MessageSid", "SenderId", "Error"))
 #: The Summary sheet's lines about delivery (replaced whole when the file is refreshed).
 DELIVERY_SUMMARY = ("Delivered", "Delivery failed", "Delivery pending")
-_OUTCOME_ORDER = (Status.SENT, Status.SCHEDULED, Status.FAILED, Status.UNKNOWN, Status.PENDING, Status.INVALID,
-                  Status.SKIPPED)
+_OUTCOME_ORDER = (Status.SENT, Status.SCHEDULED, Status.HELD, Status.FAILED, Status.UNKNOWN, Status.CANCELLED,
+                  Status.PENDING, Status.INVALID, Status.SKIPPED)
+
+
+#: Outcomes that never reached the API: a held message and a cancelled one (``batchsms due``, ``cancel``).
+_LOCAL = frozenset({Status.HELD, Status.CANCELLED})
 
 
 def default_results_path_for(sheet_path: Path) -> Path:
@@ -102,6 +106,10 @@ def outcome_cells(report_row, entry: Entry | None, when: Callable[[float | None]
         return [_PENDING, "", "", to, text, sends, segments, "not sent yet: run the same command again to send it", 0]
     state = _UNKNOWN if entry.state == _STARTED else entry.state
     error = entry.error or ("in flight when the run stopped" if entry.state == _STARTED else "")
+    if entry.state == Status.HELD:
+        sends = when((entry.request() or {}).get(F.SCHEDULE)) or sends
+        error = (f"held by batchsms: `batchsms due` hands it to the API from {when(entry.due)}; "
+                 "`batchsms cancel` withdraws it until then")
     if report_row.status in _NOT_VALID:
         codes = ", ".join(dict.fromkeys(i.code for i in report_row.issues))
         earlier = "sent by an earlier run" if entry.state in DONE else "an earlier run may have sent it"
@@ -229,16 +237,19 @@ def _new_outcome(cells: Sequence[object], col: int, entry: Entry, path: Path, ro
     Only rows the API took or may have taken are touched (a settle moves unknown to sent);
     a row the file shows as invalid or failed keeps what ``send`` wrote.
     """
-    if entry.state not in DONE and entry.state not in MAYBE_SENT:
+    old_state, old_sid, old_error = (tables.cell_text(cells[col + i]) for i in (_STATUS, _SID, _ERROR))
+    if entry.state not in DONE and entry.state not in MAYBE_SENT and entry.state not in _LOCAL \
+            and old_state != Status.HELD:  # a held message `batchsms due` found too late fails
         return {}
     state = str(_UNKNOWN if entry.state == _STARTED else entry.state)
-    old_state, old_sid, old_error = (tables.cell_text(cells[col + i]) for i in (_STATUS, _SID, _ERROR))
     sid = entry.message_sid or ""
     if old_sid and sid and old_sid != sid:
         raise JournalError(
             f"{path}: row {row} shows MessageSid {old_sid}, and the journal beside it records {sid}: this results "
             "file does not belong to that journal; give the results file the send wrote")
-    error = _error_with_note(entry.error or "", old_error, state)
+    error = _error_with_note(entry.error or "", old_error, state) if entry.state != Status.HELD else old_error
+    if entry.state in (Status.FAILED, Status.CANCELLED):
+        error = entry.error or ""
     if old_state != state or old_sid != sid:
         sender = entry.sender_id or tables.cell_text(cells[col + _SENDER])
         return {col + _STATUS: state, col + _SID: sid, col + _SENDER: sender, col + _ERROR: error}

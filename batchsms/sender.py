@@ -39,6 +39,7 @@ class Job:
     body: dict
     digest: str
     segments: int
+    due: float | None = None  # a held message: when ``batchsms due`` hands it to the API
 
 
 @dataclass
@@ -50,10 +51,36 @@ class Plan:
     held_failed: list[int] = field(default_factory=list)
     mismatched: list[int] = field(default_factory=list)  # rows whose new message differs from the one sent
     limited: int = 0  # rows left for later by --limit
+    to_hold: list[Job] = field(default_factory=list)  # messages kept locally until due (beyond 14 days, --hold)
+    kept_held: list[int] = field(default_factory=list)  # rows an earlier run holds, with this very message
+    withdrawn: list[int] = field(default_factory=list)  # held rows no longer ready (invalid, opted out, gone)
+    cancelled: list[int] = field(default_factory=list)  # rows cancelled earlier, with this very message
+
+
+#: The API's window for a Schedule, and how far inside it a held message is handed over.
+API_WINDOW = 14 * 24 * 3600
+HANDOVER_MARGIN = 3600
+#: A Schedule further in the past than this is refused by the API.
+MAX_LATE = 3600
+
+
+def due_time(body: dict, now: float, *, hold: bool = False, submit_ahead: float = 900.0) -> float | None:
+    """When a message must be handed to the API, or None to send it now (with its Schedule, if any).
+
+    Beyond the API's 14-day window it waits until an hour inside it; with ``hold`` every
+    scheduled message waits until ``submit_ahead`` seconds before its time, so it can still
+    be cancelled (the API has no cancel call).
+    """
+    schedule = body.get("Schedule")
+    if not isinstance(schedule, (int, float)):
+        return None
+    due = schedule - submit_ahead if hold else schedule - API_WINDOW + HANDOVER_MARGIN
+    return due if due > now else None
 
 
 def plan(report: Report, entries: dict[int, Entry], *, retry_unknown: bool = False,
-         retry_failed: bool = False, limit: int | None = None) -> Plan:
+         retry_failed: bool = False, limit: int | None = None, now: float | None = None, hold: bool = False,
+         submit_ahead: float = 900.0) -> Plan:
     """Which valid rows this run sends, given what the journal says earlier runs did.
 
     A row the journal says was sent is done whatever happened to the sheet since: it is
@@ -64,11 +91,15 @@ def plan(report: Report, entries: dict[int, Entry], *, retry_unknown: bool = Fal
     """
     result = Plan([])
     seen_rows = set()
+    now = time.time() if now is None else now
+    held, cancelled = Status.HELD, Status.CANCELLED
     for r in report.results:
         seen_rows.add(r.row)
         entry = entries.get(r.row)
         if r.status != Status.VALID:
-            if entry is not None and entry.state in DONE:
+            if entry is not None and entry.state == held:
+                result.withdrawn.append(r.row)  # never handed over: it simply does not go
+            elif entry is not None and entry.state in DONE:
                 result.done += 1
                 result.done_changed.append(r.row)
             elif entry is not None and entry.state in MAYBE_SENT:
@@ -76,8 +107,12 @@ def plan(report: Report, entries: dict[int, Entry], *, retry_unknown: bool = Fal
             continue
         digest = request_hash(r.identity if r.identity is not None else r.body)
         job = Job(r.row, r.body, digest, r.segments.parts)
-        if entry is None:
-            result.jobs.append(job)
+        if entry is None or (entry.state in (held, cancelled) and entry.request_hash != digest):
+            result.jobs.append(job)  # new, or a held message edited before it went: the new one replaces it
+        elif entry.state == held:
+            result.kept_held.append(r.row)
+        elif entry.state == cancelled:
+            result.cancelled.append(r.row)
         elif entry.state == Status.FAILED:  # refused by the API: never taken, so a changed row may go again
             if retry_failed or entry.request_hash != digest:
                 result.jobs.append(job)
@@ -93,13 +128,21 @@ def plan(report: Report, entries: dict[int, Entry], *, retry_unknown: bool = Fal
             else:
                 result.held_unknown.append(r.row)
     for row, entry in entries.items():  # rows deleted from the sheet since they were sent
-        if row not in seen_rows and entry.state in DONE:
+        if row not in seen_rows and entry.state == held:
+            result.withdrawn.append(row)
+        elif row not in seen_rows and entry.state in DONE:
             result.done += 1
             result.done_changed.append(row)
         elif row not in seen_rows and entry.state in MAYBE_SENT:
             result.held_unknown.append(row)
     result.done_changed.sort()
     result.held_unknown.sort()
+    result.withdrawn.sort()
+    sending = []
+    for job in result.jobs:
+        job.due = due_time(job.body, now, hold=hold, submit_ahead=submit_ahead)
+        (result.to_hold if job.due is not None else sending).append(job)
+    result.jobs = sending
     if limit is not None and len(result.jobs) > limit:
         result.limited = len(result.jobs) - limit
         result.jobs = result.jobs[:limit]
