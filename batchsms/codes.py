@@ -159,6 +159,8 @@ SCHEDULE_LATE = _code("schedule-late", WARNING, "the Schedule passed more than a
 SCHEDULE_LATE_SKIPPED = _code("schedule-late-skipped", WARNING,
                               "skipped: the Schedule passed more than an hour ago (--late skip)",
                               "set a time ahead if it should still go")
+SCHEDULE_TOMORROW = _code("schedule-tomorrow", WARNING, "a time written alone (10:00) has passed today, so it "
+                          "means tomorrow", "nothing to do if tomorrow is right; else write the date")
 HELD_LOCALLY = _code("held-locally", WARNING, "the Schedule is beyond the API's 14 days: batchsms holds the message "
                      "and hands it over later", "run `batchsms due` from cron so it goes in time")
 SCHEDULE_SENDS_IMMEDIATELY = _code("schedule-sends-immediately", WARNING,

@@ -396,6 +396,10 @@ def check_schedule(raw: str, tz: ZoneInfo, now: float, day_first: bool | None = 
         return epoch, [C.SCHEDULE_SENDS_IMMEDIATELY.problem(
             f"is {_span(ahead)} in the past ({format_local(epoch, tz)}): it sends immediately"
         )]
+    if reading.note == "tomorrow":
+        return epoch, [C.SCHEDULE_TOMORROW.problem(
+            f"{raw.strip()} has passed today, so it means tomorrow: {format_local(epoch, tz)}; write the date to be "
+            "sure")]
     return epoch, NO_PROBLEMS
 
 

@@ -226,3 +226,10 @@ def test_clock_changes_name_both_readings_with_their_abbreviations():
         "2026-10-04 02:30 does not exist in Australia/Sydney: the clocks skip it; it could mean "
         "Sun 4 Oct 2026 03:30 AEDT (+11:00) or Sun 4 Oct 2026 01:30 AEST (+10:00); write the time you mean "
         "with its offset, e.g. 2026-10-04T03:30+11:00")
+
+
+def test_a_time_alone_that_has_passed_means_tomorrow_and_says_so():
+    assert rules.check_schedule("10:00", SYD, NOW) == (int(at(2026, 11, 26, 23, 0)), [(
+        codes.WARNING, "schedule-tomorrow",
+        "10:00 has passed today, so it means tomorrow: Fri 27 Nov 2026 10:00 AEDT; write the date to be sure")])
+    assert rules.check_schedule("1pm", SYD, NOW) == (int(at(2026, 11, 26, 2, 0)), ())
