@@ -14,7 +14,7 @@ a :class:`~batchsms.errors.BatchSmsError` whose message says where and what to d
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ from .client import Client
 from .clock import run_zone
 from .codes import MAYBE_SENT, Status
 from .config import Preferences, Settings, load_preferences, load_settings
+from .endpoint import is_loopback_host
 from .errors import AuthError, BatchSmsError, ConfigError, JournalError
 from .journal import Journal, earlier_sends, journal_path, journals_near
 from .moves import follow_moves
@@ -150,7 +151,38 @@ def check_sheet(path: str | Path, options: Options | None = None, *, workers: in
     options = options or Options()
     preferences = preferences if preferences is not None else load_preferences()
     sheet = load_sheet(path, options)
+    options = resolve_webhooks(options, sheet, public=False)
     return check(sheet, _check_options(options, sheet.header, preferences), workers, helpers)
+
+
+#: ``--webhook auto``: the URL of this machine's ``batchsms receive``.
+AUTO = "auto"
+
+
+def resolve_webhooks(options: Options, sheet: Sheet, *, public: bool) -> Options:
+    """``--webhook auto`` / ``--delivery-receipt-webhook auto`` filled with the receiver's URL.
+
+    ``--webhook auto`` fills both fields; the reply webhook (WebhookUri) only when the sheet
+    sends from leased numbers (no From column or --from), since the API calls it for those
+    only, and a WebhookUri beside a From is refused. ``public`` (a real API) refuses a URL
+    that only this machine can reach. ConfigError, saying what to run, without a receiver.
+    """
+    defaults = dict(options.defaults)
+    replies = defaults.get(F.WEBHOOK_URI, "").strip().lower() == AUTO
+    receipts = replies or defaults.get(F.DR_WEBHOOK_URI, "").strip().lower() == AUTO
+    if not receipts:
+        return options
+    from .receive import webhook_url
+
+    url = webhook_url(public=public)
+    defaults[F.DR_WEBHOOK_URI] = url
+    if replies:
+        leased = F.FROM not in sheet.columns and not defaults.get(F.FROM)
+        if leased:
+            defaults[F.WEBHOOK_URI] = url
+        else:
+            del defaults[F.WEBHOOK_URI]
+    return replace(options, defaults=defaults)
 
 
 def preview_of(report: Report, options: Options | None = None, preferences: Preferences | None = None) -> Preview:
@@ -302,6 +334,10 @@ def send_sheet(path: str | Path, options: Options, target: Target, send: SendOpt
                     connect_timeout=send.connect_timeout, read_timeout=send.read_timeout,
                     max_attempts=send.max_attempts, allow_insecure=send.allow_insecure)
     try:
+        if AUTO in (options.defaults.get(F.WEBHOOK_URI, "").strip().lower(),
+                    options.defaults.get(F.DR_WEBHOOK_URI, "").strip().lower()):
+            options = resolve_webhooks(options, load_sheet(sheet_path, options),
+                                       public=not is_loopback_host(urlsplit(target.base_url).hostname or ""))
         report = check_sheet(sheet_path, options, helpers=helpers, preferences=preferences)
         if report_path is not None:
             report.write(report_path)

@@ -648,7 +648,7 @@ def run() -> None:
 
 
 # Commands kept in modules of their own register themselves on ``main`` when imported.
-from . import cli_due, cli_replies, cli_status, cli_watch  # noqa: E402,F401
+from . import cli_due, cli_replies, cli_status, cli_summary, cli_watch  # noqa: E402,F401
 
 if __name__ == "__main__":  # pragma: no cover
     run()

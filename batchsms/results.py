@@ -16,8 +16,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -43,8 +42,6 @@ DELIVERY_COLUMNS = ("Delivery", "Delivered at", "Delivery error")
 _STATUS, _SID, _SENDER, _ERROR = (RESULT_COLUMNS.index(n) for n in ("Status", "MessageSid", "SenderId", "Error"))
 #: The Summary sheet's lines about delivery (replaced whole when the file is refreshed).
 DELIVERY_SUMMARY = ("Delivered", "Delivery failed", "Delivery pending")
-_OUTCOME_ORDER = (Status.SENT, Status.SCHEDULED, Status.HELD, Status.FAILED, Status.UNKNOWN, Status.CANCELLED,
-                  Status.PENDING, Status.INVALID, Status.SKIPPED)
 
 
 #: Outcomes that never reached the API: a held message and a cancelled one (``batchsms due``, ``cancel``).
@@ -156,25 +153,29 @@ def write_results(path: str | Path, sheet: Sheet, report: Report, entries: dict[
     width = sheet_width(sheet)
     delivery = has_delivery(entries)
     preamble = sheet.preamble_values if sheet.preamble_values is not None else sheet.preamble
-    tables.write_table(path, result_header(sheet, width, delivery),
-                       result_rows(sheet, report, entries, width, zone, delivery),
-                       delimiter=sheet.delimiter or ",", sheet=sheet.sheet_name or "Results",
-                       preamble=preamble, mode=input_mode(sheet.path), status_column=width,
-                       summary=outcome_summary(report, entries))
+    header = result_header(sheet, width, delivery)
+    rows: Iterable[list] = result_rows(sheet, report, entries, width, zone, delivery)
+    summary = None
+    if path.suffix.lower() in (".xlsx", ".xlsm"):  # a CSV has no Summary sheet
+        rows = list(rows)
+        summary = campaign_table(header, rows, sheet.header_row + 1, zone, sheet.path.name, entries) \
+            + report.summary_rows()
+    tables.write_table(path, header, rows, delimiter=sheet.delimiter or ",", sheet=sheet.sheet_name or "Results",
+                       preamble=preamble, mode=input_mode(sheet.path), status_column=width, summary=summary)
     return path
 
 
-def outcome_summary(report: Report, entries: dict[int, Entry]) -> list[tuple[str, object]]:
-    """The results workbook's Summary sheet: rows by outcome, then the check's figures."""
-    counts: dict[str, int] = {}
-    when = lambda epoch: ""  # noqa: E731 - the status alone is counted here
-    for r in report.results:
-        status = str(outcome_cells(r, entries.get(r.row), when)[0])
-        counts[status] = counts.get(status, 0) + 1
-    order = [str(s) for s in (Status.SENT, Status.SCHEDULED, Status.FAILED, Status.UNKNOWN, Status.PENDING,
-                              Status.INVALID, Status.SKIPPED)]
-    rows: list[tuple[str, object]] = [(f"Rows {name}", counts[name]) for name in order if name in counts]
-    return rows + report.summary_rows() + delivery_summary(entries)
+def campaign_table(header: Sequence[object], rows: Sequence[Sequence[object]], first_row: int,
+                   zone: ZoneInfo | None, title: str, entries: dict[int, Entry]) -> list[tuple[str, object]]:
+    """The campaign's figures for the results workbook's Summary sheet: the same as the HTML summary's
+    (``batchsms summary``), from the rows as written, plus the delivery lines from the journal."""
+    from .summary import figures, rows_from_table
+
+    zone = zone or ZoneInfo("UTC")
+    found = figures(rows_from_table([str(h) for h in header], rows, first_row=first_row, zone=zone), zone=zone,
+                    title=title, generated_at=0.0)
+    labels = set(DELIVERY_SUMMARY) | {"Summary made"}  # the journal's delivery lines below; no clock time
+    return [pair for pair in found.as_table() if pair[0] not in labels] + delivery_summary(entries)
 
 
 def delivery_summary(entries: dict[int, Entry]) -> list[tuple[str, object]]:
@@ -444,7 +445,7 @@ def _refresh_workbook(path: Path, entries: dict[int, Entry], zone: ZoneInfo) -> 
             cells[after:after] = insert
         changed_rows += bool(changes) or (insert is not None and any(insert))
         rows.append(cells)
-    summary = _refreshed_summary(path, book.sheet_name, rows, col, entries)
+    summary = _refreshed_summary(path, book.sheet_name, rows, col, entries, header, header_at + 2, zone)
     tables.write_table(path, header, rows, sheet=book.sheet_name, preamble=values[:header_at],
                        mode=input_mode(path), status_column=col, summary=summary)
     return Refreshed(path, changed_rows, delivery_col is None)
@@ -455,9 +456,9 @@ def _whole(value: object) -> object:
     return int(value) if type(value) is float and value.is_integer() and abs(value) < 1e15 else value
 
 
-def _refreshed_summary(path: Path, sheet_name: str, rows: list[list], col: int,
-                       entries: dict[int, Entry]) -> list[tuple[str, object]]:
-    """The Summary sheet with its rows-by-outcome lines counted again and the delivery lines replaced."""
+def _refreshed_summary(path: Path, sheet_name: str, rows: list[list], col: int, entries: dict[int, Entry],
+                       header: Sequence[object], first_row: int, zone: ZoneInfo) -> list[tuple[str, object]]:
+    """The Summary sheet with the campaign's figures counted again from the rows; the check's lines kept."""
     import python_calamine
 
     workbook = python_calamine.CalamineWorkbook.from_path(str(path))
@@ -467,11 +468,9 @@ def _refreshed_summary(path: Path, sheet_name: str, rows: list[list], col: int,
         for line in workbook.get_sheet_by_name(name).to_python():
             if line and isinstance(line[0], str) and line[0]:
                 pairs.append((line[0], _whole(line[1]) if len(line) > 1 else ""))
-    outcome_labels = {f"Rows {s}" for s in _OUTCOME_ORDER}
-    start = 0
-    while start < len(pairs) and pairs[start][0] in outcome_labels:  # the leading rows-by-outcome lines
-        start += 1
-    counts = Counter(tables.cell_text(r[col]) for r in rows if len(r) > col and tables.cell_text(r[col]))
-    outcome = [(f"Rows {s}", counts[str(s)]) for s in _OUTCOME_ORDER if counts[str(s)]]
-    rest = [p for p in pairs[start:] if p[0] not in DELIVERY_SUMMARY]
-    return outcome + rest + delivery_summary(entries)
+    campaign = campaign_table(header, rows, first_row, zone, path.name.replace(".results", ""), entries)
+    labels = {label for label, _ in campaign}
+    computed = ("Rows ", "Recipients: ", "Line type: ", "Messages sent: ", "Segments sent", "Cost", "Problem: ",
+                "Failure reason: ", "Delivered", "Delivery ", "Campaign", "Time zone")
+    rest = [p for p in pairs if p[0] not in labels and not p[0].startswith(computed)]
+    return campaign + rest
