@@ -141,3 +141,28 @@ def test_a_message_moved_by_quiet_hours_is_not_sent_again_by_a_run_at_another_ho
     again = send_sheet(path, Options(text="Hi {{ Name }}"), target, SendOptions(progress=False))
     assert again.ok and again.sendplan.plan.jobs == [] and again.sendplan.plan.done == 1
     assert taken_ids(sandbox) == ["id0"]
+
+
+def test_a_sale_blast_for_next_tuesday_10am_sydney_as_people_write_it(tmp_path, sandbox, monkeypatch):
+    """Issue #11 (a): the time as typed, in the team's zone from the config file, shown before it goes."""
+    from zoneinfo import ZoneInfo
+
+    from .helpers import env_for
+
+    sydney = ZoneInfo("Australia/Sydney")
+    today = dt.datetime.now(sydney).date()
+    tuesday = today + dt.timedelta(days=(1 - today.weekday()) % 7 or 7)
+    written = f"Tue {tuesday.day} {tuesday:%b} 10am"
+    expected = int(dt.datetime.combine(tuesday, dt.time(10), sydney).timestamp())
+    config = tmp_path / "batchsms.ini"
+    config.write_text("[batchsms]\ntimezone = Australia/Sydney\n", encoding="utf-8")
+    env = {**env_for(sandbox, tmp_path), "BATCHSMS_CONFIG": str(config)}
+    path = write_csv(tmp_path / "c.csv", [["Phone", "Name"], ["0412 555 120", "Ann"]])
+    result = CliRunner().invoke(main, ["send", str(path), "--text", "Sale! {{ Name }}", "--schedule", written,
+                                       "--yes", "--quiet"], env=env)
+    assert result.exit_code == 0, result.output
+    abbreviation = dt.datetime.combine(tuesday, dt.time(10), sydney).tzname()  # AEDT in summer, AEST in winter
+    shown = f"{tuesday:%a} {tuesday.day} {tuesday:%b %Y} 10:00 {abbreviation}"
+    assert f"sends at                  {shown}" in result.output
+    with sandbox.state.lock:
+        assert sandbox.state.taken[0]["Schedule"] == expected
