@@ -90,7 +90,7 @@ def cancel(path, rows, timezone, as_json) -> None:
     the API cannot be withdrawn (the API has no cancel call), and is named.
 
     Exit code: 0 every chosen held message is cancelled, 1 some chosen rows were
-    already handed to the API, 2 it could not run.
+    already handed to the API or hold nothing, 2 it could not run.
 
     \b
     Example:
@@ -105,6 +105,7 @@ def cancel(path, rows, timezone, as_json) -> None:
     outcome = cancel_held(journal_file, chosen, zone=zone)
     if as_json:
         click.echo(json.dumps({"cancelled": outcome.cancelled, "handed_over": [r for r, _ in outcome.handed_over],
+                               "nothing_held": outcome.nothing,
                                "results": str(outcome.results) if outcome.results else None}))
     else:
         click.echo(f"Cancelled: {count(len(outcome.cancelled), 'held message')}"
@@ -114,7 +115,10 @@ def cancel(path, rows, timezone, as_json) -> None:
             states = ", ".join(sorted({s for _, s in outcome.handed_over}))
             click.echo(f"Not cancellable: {rows_named(rows_given)} already went to the API ({states}); the API "
                        "has no call to withdraw a message")
+        if outcome.nothing:
+            click.echo(f"Nothing held at {rows_named(outcome.nothing)}: check the row numbers (they are the "
+                       "sheet's, as Excel shows them)")
         if outcome.results:
             click.echo(f"Results: {outcome.results}")
-    sys.exit(1 if outcome.handed_over else 0)
+    sys.exit(1 if outcome.handed_over or outcome.nothing else 0)
 

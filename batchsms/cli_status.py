@@ -74,6 +74,8 @@ def print_outcome(outcome: StatusOutcome, prices, as_json: bool, watching: bool 
                                                        "--retry-unknown sends them)" if s.settled_not_sent else "")))
     if s.refused:
         lines.append(("refused at send", f"{s.refused:>8,}"))
+    if s.held:
+        lines.append(("held or cancelled", f"{s.held:>8,}  (never went to the API: see batchsms due)"))
     lines.append(("segments", f"{s.segments:>8,}"))
     if cost is not None:
         lines.append(("cost", f"{format_money(cost, prices.currency):>8}"))

@@ -87,6 +87,7 @@ def watch_command(inbox, use_sandbox, property_sid, base_url, yes, once, every, 
         click.echo(f"Watching {inbox} every {every:g} s (Ctrl-C to stop)", err=True)
         try:
             watch(inbox, options, target, sending, every=every, send_valid=send_valid, stop=stop.is_set,
-                  sleep=stop.wait, settle=settle, preferences=prefs, on_batch=show)
+                  sleep=stop.wait, settle=settle, preferences=prefs, on_batch=show,
+                  on_error=lambda exc: click.echo(f"batchsms: {exc}; looking again in {every:g} s", err=True))
         except KeyboardInterrupt:
             click.echo("Stopped.", err=True)

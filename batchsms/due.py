@@ -17,6 +17,7 @@ send said ``--late send-now``; it becomes ``failed`` with the reason, or with
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -29,7 +30,7 @@ from .client import Client
 from .clock import format_local
 from .codes import Status
 from .config import Settings
-from .errors import BatchSmsError, JournalError
+from .errors import AuthError, BatchSmsError, JournalError
 from .journal import Finish, Journal
 from .results import refresh_results
 from .sender import MAX_LATE, Job, Sender
@@ -50,7 +51,7 @@ class DueRun:
 
     @property
     def ok(self) -> bool:
-        return not (self.counts[Status.FAILED] or self.counts[Status.UNKNOWN])
+        return not (self.counts[Status.FAILED] or self.counts[Status.UNKNOWN] or self.counts["errors"])
 
 
 def results_of(journal_file: Path) -> Path:
@@ -75,7 +76,13 @@ def submit_due(target: Settings, *, now: float | None = None, paths: Iterable[Pa
                         allow_insecure=allow_insecure)
         try:
             for path in (journals() if paths is None else paths):
-                _one_journal(Path(path), target, client, now, zone, run, concurrency, progress)
+                try:
+                    _one_journal(Path(path), target, client, now, zone, run, concurrency, progress)
+                except AuthError:
+                    raise  # refused credentials: no other journal would fare better
+                except (BatchSmsError, OSError, sqlite3.Error) as exc:  # one campaign's trouble stops no other
+                    run.lines.append(f"{path}: not finished: {exc}")
+                    run.counts["errors"] += 1
         finally:
             client.close()
     return run
@@ -129,12 +136,15 @@ def _one_journal(path: Path, target: Settings, client: Client, now: float, zone:
                            handle_signals=False).run(jobs)
             run.counts.update(stats.counts)
             if stats.auth_error:
-                raise BatchSmsError(f"{stats.auth_error}; nothing more was handed over")
+                raise AuthError(f"{stats.auth_error}; nothing more was handed over")
         results = results_of(path)
         note = ""
         if results.exists():
-            refresh_results(results, journal.entries(), zone)
-            note = f"; results: {results}"
+            try:
+                refresh_results(results, journal.entries(), zone)
+                note = f"; results: {results}"
+            except BatchSmsError as exc:  # sorted or edited in Excel, say: the journal still knows
+                note = f"; results not updated ({exc}); put it back, then run `batchsms status {results}`"
         shown = ", ".join(f"{n} {s}" for s, n in Counter(e.state for e in journal.entries().values()
                                                        if e.row in {d.row for d in due}).items())
         run.lines.append(f"{path}: {len(due)} due: {shown}{note}")
@@ -176,6 +186,7 @@ class Cancelled:
     cancelled: list[int]
     handed_over: list[tuple[int, str]]  # (row, state): already with the API, which has no cancel call
     results: Path | None
+    nothing: list[int] = field(default_factory=list)  # chosen rows with no held message (a typo?)
 
 
 def cancel_held(journal_file: Path, rows: set[int] | None = None, *, zone: ZoneInfo | None = None,
@@ -190,12 +201,14 @@ def cancel_held(journal_file: Path, rows: set[int] | None = None, *, zone: ZoneI
         handed = [(row, str(entries[row].state)) for row in chosen
                   if entries[row].state in (Status.SCHEDULED, Status.SENT, Status.STARTED, Status.UNKNOWN)]
         cancelled = journal.cancel(held, f"cancelled on {format_local(now, zone)} (batchsms cancel)")
+        named = {row for row, _ in handed} | set(held)
+        nothing = sorted(rows) if rows is not None and not named else []  # none of them held anything
         results = results_of(Path(journal_file))
         if results.exists():
             refresh_results(results, journal.entries(), zone)
         else:
             results = None
-    return Cancelled(cancelled, handed, results)
+    return Cancelled(cancelled, handed, results, nothing)
 
 
 def parse_rows(text: str | None) -> set[int] | None:

@@ -233,7 +233,8 @@ class Journal:
         except BlockingIOError:
             os.close(self._lock_fd)
             raise JournalError(
-                f"{self.path}: another batchsms send is using this journal; wait for it to finish"
+                f"{self.path}: another batchsms send (or status, due, cancel or receive) is using this journal; "
+                "wait for it to finish"
             ) from None
         if restart and self.path.exists():
             self.backup = self.path.with_name(f"{self.path.name}.{time.strftime('%Y%m%d-%H%M%S')}.bak")

@@ -33,8 +33,8 @@ def follow_moves(report: Report, entries: dict[int, Entry]) -> dict[int, int]:
         return {}
     rows_of: dict[str, list[int]] = defaultdict(list)  # fingerprint -> rows carrying it now
     for r in report.results:
-        if r.status == Status.VALID and r.body is not None:
-            rows_of[request_hash(r.body)].append(r.row)
+        if r.status == Status.VALID and r.body is not None:  # known by the message as written (quiet hours)
+            rows_of[request_hash(r.identity if r.identity is not None else r.body)].append(r.row)
     if not rows_of:
         return {}
     stays: set[int] = set()
@@ -55,6 +55,12 @@ def follow_moves(report: Report, entries: dict[int, Entry]) -> dict[int, int]:
         for old, new in zip(sorted(old_rows), free, strict=False):
             moves[old] = new
             taken.add(new)
-    # A record may only land on a row that is free once the moves are made.
-    blocked = {old for old, new in moves.items() if new in stays}
-    return {old: new for old, new in moves.items() if old not in blocked}
+    # A record may only land on a row that is free once the moves are made: a record whose own move
+    # is called off stays where it is, and so blocks any move onto its row in turn.
+    occupied = set(entries) - set(moves)
+    while True:
+        blocked = {old for old, new in moves.items() if new in occupied}
+        if not blocked:
+            return moves
+        moves = {old: new for old, new in moves.items() if old not in blocked}
+        occupied |= blocked

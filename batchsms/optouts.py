@@ -233,7 +233,7 @@ def _apply(entry: Entry, table: _Table, history: _History) -> Result:
             table.add(number, entry.at, entry.reply)
     elif not listed:
         result = Result.NOT_LISTED
-    elif latest is None:  # listed, but neither the file nor the history says when: a person typed it in
+    elif latest is None or table.hand_listed(number):  # a person typed it in: a person takes it out
         result = Result.KEPT
     else:
         table.remove(number)
@@ -356,6 +356,11 @@ class _Table:
 
     def listed(self, number: str) -> bool:
         return any(r.number == number for r in self.rows) or any(n == number for n, _, _ in self.new)
+
+    def hand_listed(self, number: str) -> bool:
+        """True when a row for ``number`` has no readable Date: a person typed it in, and only a person
+        takes it out (a START never removes it)."""
+        return any(r.number == number and r.at is None for r in self.rows)
 
     def latest(self, number: str) -> float | None:
         times = [r.at for r in self.rows if r.number == number and r.at is not None]

@@ -384,8 +384,8 @@ def check_schedule(raw: str, tz: ZoneInfo, now: float, day_first: bool | None = 
         )]
     if ahead < -MAX_SCHEDULE_BEHIND:
         when = f"is {_span(ahead)} in the past ({format_local(epoch, tz)})"
-        if late == "send-now":
-            return None, [C.SCHEDULE_LATE.problem(f"{when}: it sends now (--late send-now)")]
+        if late == "send-now":  # the time as written stays in the body; the check sends the row without it
+            return epoch, [C.SCHEDULE_LATE.problem(f"{when}: it sends now (--late send-now)")]
         if late == "skip":
             return None, [C.SCHEDULE_LATE_SKIPPED.problem(f"skipped: the time {when} (--late skip)")]
         return None, [C.SCHEDULE_IN_PAST.problem(

@@ -56,11 +56,19 @@ def apply_send_times(results: list[RowResult], sheet: Sheet, *, zone: ZoneInfo, 
                      quiet: QuietHours | None, policy: str = "move", marketing: bool = False) -> None:
     """Skip the rows ``--late skip`` left out, and move, skip or flag rows that would arrive in quiet hours."""
     skipped, valid, invalid = Status.SKIPPED, Status.VALID, Status.INVALID
-    late = C.SCHEDULE_LATE_SKIPPED.code
+    late, send_now = C.SCHEDULE_LATE_SKIPPED.code, C.SCHEDULE_LATE.code
     for r in results:
-        if r.status == valid and r.issues and any(i.code == late for i in r.issues):
+        if r.status != valid or not r.issues:
+            continue
+        codes = {i.code for i in r.issues}
+        if late in codes:
             r.status, r.body = skipped, None
             r.issues = [i for i in r.issues if i.code == late]
+        elif send_now in codes and r.body is not None and F.SCHEDULE in r.body:
+            # Sent now without its Schedule, but known by the message as written: a later run (or a
+            # cancelled held row) finds it by that, whatever the clock says then.
+            r.identity = dict(r.body)
+            del r.body[F.SCHEDULE]
     if quiet is None and not marketing:
         return
     tz_index = timezone_column(sheet)

@@ -142,6 +142,11 @@ def register(journal: str | Path, env: Mapping[str, str] | None = None) -> Path:
     return Registry(state_dir(env)).register(journal)
 
 
+def forget(journal: str | Path, env: Mapping[str, str] | None = None) -> None:
+    """Forget ``journal`` (it moved: the drop folder files a batch away once it is sent)."""
+    Registry(state_dir(env)).forget(journal)
+
+
 def journals(env: Mapping[str, str] | None = None) -> list[Path]:
     """Every registered journal that exists (see :meth:`Registry.journals`)."""
     return Registry(state_dir(env)).journals()

@@ -31,6 +31,7 @@ from .codes import Status
 from .config import Preferences
 from .errors import BatchSmsError, ConfigError, SheetError, TemplateError
 from .sheet import WORKBOOK_SUFFIXES
+from .state import forget, register
 
 #: What a drop folder takes: CSV and text exports, and workbooks.
 SHEET_SUFFIXES = frozenset({".csv", ".txt", ".tsv"}) | WORKBOOK_SUFFIXES
@@ -208,7 +209,13 @@ def run_once(inbox: str | Path, options: Options, target: Target, send: SendOpti
             if on_batch:
                 on_batch(batches[-1])
         for path in folder.new_files():
-            batch = _take(folder, path, options, target, send, send_valid, preferences)
+            try:
+                batch = _take(folder, path, options, target, send, send_valid, preferences)
+            except OSError as exc:  # the file or the folder went away or cannot be read: the next run looks again
+                folder.log(f"{path.name}: left for the next run: {exc}")
+                continue
+            if batch is None:
+                continue
             batches.append(batch)
             if on_batch:
                 on_batch(batch)
@@ -216,14 +223,30 @@ def run_once(inbox: str | Path, options: Options, target: Target, send: SendOpti
 
 
 def _take(folder: DropFolder, path: Path, options: Options, target: Target, send: SendOptions,
-          send_valid: bool, preferences: Preferences | None) -> Batch:
-    digest = file_digest(path)
+          send_valid: bool, preferences: Preferences | None) -> Batch | None:
+    """Send one new file; None when it is not ready after all (written to again, or gone since the listing).
+
+    The listing may be minutes old when earlier batches took long to send, so the file is
+    looked at again, and hashed, and looked at once more: a file that changed meanwhile is
+    left for the next run rather than sent half-written.
+    """
+    try:
+        before = path.stat()
+        if folder.clock() - before.st_mtime < folder.settle:
+            return None
+        digest = file_digest(path)
+        after = path.stat()
+    except FileNotFoundError:
+        return None  # moved away since the listing
+    if (after.st_mtime_ns, after.st_size) != (before.st_mtime_ns, before.st_size):
+        return None
     earlier = folder.earlier(digest)
-    if earlier is not None and earlier[2] != PROCESSING:
+    if earlier is not None:
         place = folder.place(DUPLICATES, path.name)
         place.mkdir()
         os.replace(path, place / path.name)
-        line = (f"{path.name}: the same file as {earlier[0]}, already {earlier[2]} "
+        what = "still being sent" if earlier[2] == PROCESSING else f"already {earlier[2]}"
+        line = (f"{path.name}: the same file as {earlier[0]}, {what} "
                 f"({Path(earlier[1]).relative_to(folder.inbox)}): nothing sent -> {place.relative_to(folder.inbox)}")
         folder.log(line)
         return Batch(path.name, digest, place, "duplicate", line)
@@ -267,9 +290,18 @@ def _send_batch(folder: DropFolder, digest: str, name: str, place: Path, options
 
 def _finish(folder: DropFolder, digest: str, name: str, place: Path, state: str, line: str,
             outcome: SendOutcome | None = None) -> Batch:
+    """Move the batch's folder to done/ or failed/: the ledger and the registry of journals first.
+
+    A crash between them and the move leaves a ledger that points at the new folder (the file
+    is then a known duplicate, never a new batch) and a registry that names the journal where
+    it is going (``batchsms due`` finds held messages there once the folder has moved).
+    """
     final = folder.place(state, name)
-    os.replace(place, final)
     folder.record(digest, name, final, state)
+    for journal in place.glob("*.journal"):
+        register(final / journal.name)
+        forget(journal)
+    os.replace(place, final)
     shown = str(final.relative_to(folder.inbox))
     line = _summary(name, outcome, shown) if outcome is not None else f"{line} -> {shown}"
     folder.log(line)
@@ -280,9 +312,16 @@ def watch(inbox: str | Path, options: Options, target: Target, send: SendOptions
           every: float = 30.0, send_valid: bool = False, stop: Callable[[], bool] = lambda: False,
           sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time,
           settle: float = SETTLE_SECONDS, preferences: Preferences | None = None,
-          on_batch: Callable[[Batch], None] | None = None) -> None:
-    """Keep sending new files every ``every`` seconds until ``stop()`` says so."""
+          on_batch: Callable[[Batch], None] | None = None,
+          on_error: Callable[[Exception], None] | None = None) -> None:
+    """Keep sending new files every ``every`` seconds until ``stop()`` says so; with ``on_error`` a run that
+    stops (another runner, the folder gone for a moment) is reported and the next look tries again."""
     while not stop():
-        run_once(inbox, options, target, send, send_valid=send_valid, clock=clock, settle=settle,
-                 preferences=preferences, on_batch=on_batch)
+        try:
+            run_once(inbox, options, target, send, send_valid=send_valid, clock=clock, settle=settle,
+                     preferences=preferences, on_batch=on_batch)
+        except (BatchSmsError, OSError) as exc:  # a long-lived watcher says why and looks again later
+            if on_error is None:
+                raise
+            on_error(exc)
         sleep(every)

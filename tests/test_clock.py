@@ -205,7 +205,7 @@ def test_times_in_the_past_are_in_local_time():
 
 
 def test_late_rows_send_now_or_are_skipped_when_asked():
-    assert rules.check_schedule("2026-11-26 09:00", SYD, NOW, late="send-now") == (None, [(
+    assert rules.check_schedule("2026-11-26 09:00", SYD, NOW, late="send-now") == (int(at(2026, 11, 25, 22)), [(
         codes.WARNING, "schedule-late",
         "is 3.0 hours in the past (Thu 26 Nov 2026 09:00 AEDT): it sends now (--late send-now)")])
     assert rules.check_schedule("2026-11-26 09:00", SYD, NOW, late="skip") == (None, [(
