@@ -264,6 +264,8 @@ class SendOptions:
     handle_signals: bool = True  # Ctrl-C drains (main thread only)
     hold: bool = False  # keep every scheduled message locally until shortly before it is due (cancellable)
     submit_ahead: float = 900.0  # with hold: hand a message to the API this many seconds before its time
+    batch_size: int | None = None  # N: through BatchMessages, N messages a request (100 is usual); None/0: one each
+    on_notice: Callable[[str], None] | None = None  # told what changed during the run (a batch size halved)
 
 
 @dataclass
@@ -281,6 +283,7 @@ class SendPlan:
     resent: list[Job]  # messages another journal already sent, sent again with yes_resend
     preview: Preview  # numbers as dialled, send times, cost and samples
     preview_path: Path | None  # where the preview sheet was written
+    batch_size: int | None = None  # messages a BatchMessages request; None: single sends
 
     @property
     def segments(self) -> int:
@@ -348,6 +351,8 @@ def send_sheet(path: str | Path, options: Options, target: Target, send: SendOpt
                                  if send.restart or p != journal_file.resolve()], target.target)
         if send.restart:  # refuse before the old journal is set aside
             refuse_resend(plan(report, {}).jobs, earlier, send.yes_resend, "--restart")
+        if send.batch_size is None:  # batch_size in the config file, for the Python API as for the CLI
+            send = replace(send, batch_size=preferences.batch_size)
         with Journal(journal_file, restart=send.restart) as journal:
             journal.set_meta(late=options.late)  # how `batchsms due` treats a held message it finds late
             return _send_with_journal(report, journal, client, target, results, send, earlier, approve,
@@ -407,16 +412,17 @@ def _send_with_journal(report: Report, journal: Journal, client: Client, target:
                      unpriced=_unpriced(the_plan.jobs, preview))
     host = urlsplit(client.base_url).netloc
     sendplan = SendPlan(report, the_plan, target.target, host, target.property_sid, results, recovered,
-                        journal.backup, resent, preview, preview_path)
+                        journal.backup, resent, preview, preview_path, send.batch_size or None)
     if approve is not None and not approve(sendplan):
         write_results(results, sheet, report, journal.entries(), preview.zone)
         return SendOutcome(sendplan, SendStats(), results, approved=False, ok=False)
     _hold(journal, the_plan, report)
     sender = Sender(client, journal, concurrency=send.concurrency, rate=send.rate, quiet=not send.progress,
                     drain_timeout=send.read_timeout + send.connect_timeout + 1,
-                    handle_signals=send.handle_signals)
+                    handle_signals=send.handle_signals, batch_size=send.batch_size)
     sender.on_interrupt = on_interrupt
     sender.on_second_interrupt = on_second_interrupt
+    sender.on_notice = send.on_notice
     try:
         stats = sender.run(the_plan.jobs)
     finally:

@@ -41,7 +41,7 @@ from .api import (
 from .client import DEFAULT_BASE_URL
 from .clock import format_local
 from .codes import Status
-from .config import Preferences, load_preferences
+from .config import MAX_BATCH_SIZE, Preferences, load_preferences
 from .errors import BatchSmsError, ConfigError
 from .parallel import helpers_for
 from .paths import check_output
@@ -361,6 +361,10 @@ def interactive() -> bool:
 @click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True,
               help="Requests in flight at once.")
 @click.option("--rate", type=click.FloatRange(min=0.01), help="At most this many messages a second.")
+@click.option("--batch-size", type=click.IntRange(0, MAX_BATCH_SIZE), metavar="N",
+              help="Send through BatchMessages, N messages a request (100 is usual; 0: one message a request). "
+                   "An unanswered request leaves up to N rows unknown. Default: batch_size in the config file, "
+                   "else one message a request.")
 @click.option("--limit", type=click.IntRange(min=0), help="Send at most N messages this run (the rest stay pending).")
 @click.option("--results", "results_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Results file (.csv or .xlsx); default <sheet>.results.<csv|xlsx>. The journal sits beside it.")
@@ -389,7 +393,7 @@ def interactive() -> bool:
               help="With --hold: hand a message to the API this long before its time (30s, 15m, 2h).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON objects.")
 @handle_errors
-def send(property_sid, base_url, use_sandbox, concurrency, rate, limit, results_path, yes, retry_unknown,
+def send(property_sid, base_url, use_sandbox, concurrency, rate, batch_size, limit, results_path, yes, retry_unknown,
          retry_failed, restart, yes_resend, allow_insecure, quiet, connect_timeout, read_timeout, max_attempts,
          report_path, max_cost, hold, submit_ahead, as_json, **params) -> None:
     """Validate SHEET, then send its valid rows exactly once and write the results file.
@@ -418,7 +422,9 @@ def send(property_sid, base_url, use_sandbox, concurrency, rate, limit, results_
                           read_timeout=read_timeout, max_attempts=max_attempts, progress=not (quiet or as_json),
                           preview=preview_target(params), hold=hold,
                           submit_ahead=parse_duration(submit_ahead, "--submit-ahead"),
-                          max_cost=parse_amount(max_cost, "--max-cost") if max_cost is not None else None)
+                          max_cost=parse_amount(max_cost, "--max-cost") if max_cost is not None else None,
+                          batch_size=(batch_size if batch_size is not None else prefs.batch_size) or None,
+                          on_notice=lambda text: click.echo(f"batchsms: {text}", err=True))
     with connected(use_sandbox, base_url, property_sid, quiet=as_json) as target, \
             helpers_for(params["sheet_path"]) as helpers:
         outcome = send_sheet(
@@ -487,6 +493,11 @@ def approve_plan(the_plan: SendPlan, *, yes: bool, as_json: bool, where: str | N
             click.echo(f"  {count(the_plan.recovered, 'row')} in flight when the last run stopped: now unknown")
         click.echo(f"  to send now: {count(len(p.jobs), 'message')} ({count(the_plan.segments, 'segment')}) "
                    f"from {where}")
+        if p.jobs and not the_plan.batch_size:  # which call, and what a request whose answer never comes costs
+            click.echo("  via Messages: one row unknown per unanswered request (single sends)")
+        elif p.jobs:
+            click.echo(f"  via BatchMessages: up to {count(min(the_plan.batch_size, len(p.jobs)), 'row')} unknown "
+                       f"per unanswered request (batches of {the_plan.batch_size:,})")
         if p.to_hold:
             first = min(job.due for job in p.to_hold)
             click.echo(f"  to hold: {count(len(p.to_hold), 'message')} kept by batchsms until due (beyond the API's "
@@ -571,7 +582,10 @@ def report_outcome(outcome: SendOutcome, as_json: bool) -> int:
               help="The token it accepts (made up, not a secret).")
 @click.option("--faults", help="Fault rates per request, e.g. 429=0.05,503=0.02,reset=0.01,500=0.01,timeout=0.01,"
               "lost=0.01 (500, timeout and lost take the message and then give no proper answer).")
-@click.option("--latency", type=click.FloatRange(min=0), default=0.0, help="Milliseconds added to each send.")
+@click.option("--latency", type=click.FloatRange(min=0), default=0.0,
+              help="Milliseconds of round trip: requests are processed halfway, answered at the end.")
+@click.option("--max-batch", type=click.IntRange(min=0),
+              help="Refuse BatchMessages requests with more messages than this (400 BatchTooLarge).")
 @click.option("--rate", type=click.FloatRange(min=0.01), help="Answer 429 with Retry-After above N requests/s.")
 @click.option("--seed", type=int, help="Seed for the fault, undelivered and reply draws, to repeat a run.")
 @click.option("--timeout-hold", type=click.FloatRange(min=0), default=60.0, show_default=True,
@@ -581,7 +595,7 @@ def report_outcome(outcome: SendOutcome, as_json: bool) -> int:
 @click.option("--replies", type=click.FloatRange(0, 1), default=0.0, metavar="RATE",
               help="Share of delivered messages sent from a number that get an inbound reply "
                    "(some say STOP), shown by the list call and sent to the send's WebhookUri.")
-def sandbox(host, port, account_sid, auth_token, faults, latency, rate, seed, timeout_hold, undelivered,
+def sandbox(host, port, account_sid, auth_token, faults, latency, max_batch, rate, seed, timeout_hold, undelivered,
             replies) -> None:
     """Run a local server that behaves like the Fone Dynamics API (Ctrl-C to stop).
 
@@ -610,7 +624,7 @@ def sandbox(host, port, account_sid, auth_token, faults, latency, rate, seed, ti
         click.echo(f"batchsms: warning: {warning}", err=True)
     server = Sandbox(host, port, account_sid=account_sid, auth_token=auth_token, faults=fault_rates,
                      latency_ms=latency, rate=rate, seed=seed, timeout_hold=timeout_hold,
-                     undelivered=undelivered, replies=replies)
+                     undelivered=undelivered, replies=replies, max_batch=max_batch)
     try:
         server.start()
     except OSError as exc:

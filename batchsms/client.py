@@ -29,6 +29,7 @@ import enum
 import json
 import math
 import random
+import re
 import ssl
 import threading
 import zlib
@@ -56,8 +57,9 @@ from .transport import (
 )
 
 __all__ = [  # the names other modules import from here, scrub_text and MAX_ERROR_TEXT re-exported
-    "DEFAULT_BASE_URL", "MAX_ERROR_TEXT", "STOP_DECISIONS", "Client", "Decision", "ListError", "ListedMessage",
-    "Listing", "Lookup", "Outcome", "backoff_seconds",
+    "DEFAULT_BASE_URL", "MAX_ERROR_TEXT", "STOP_DECISIONS", "BatchOutcome", "Client", "Decision", "ListError",
+    "ListedMessage", "Listing", "Lookup", "Outcome", "backoff_seconds", "encode_batch", "read_batch",
+    "read_batch_item", "says_too_large",
     "check_base_url", "decide", "describe_exception", "encode_body", "parse_error", "parse_retry_after",
     "parse_listing", "read_message", "sanitised_fields", "scrub_text", "should_retry", "should_retry_get",
 ]
@@ -185,6 +187,26 @@ class Outcome:
         return self.decision in STOP_DECISIONS
 
 
+@dataclass
+class BatchOutcome(Outcome):
+    """The result of one BatchMessages request, after any retries.
+
+    When the API answered with one item per message (``decision`` ACCEPTED), ``items``
+    holds each message's own outcome, in order: ACCEPTED with a MessageSid, FAILED with
+    the item's ErrorCode, or UNKNOWN for an item that says neither. Otherwise the request
+    decided for every message at once (no answer, a 5xx, a 429 given up on, refused
+    credentials) and ``items`` is empty: :meth:`each` repeats this outcome per message.
+    ``too_large`` says the API refused the batch for its size: none of it was taken.
+    """
+
+    items: list[Outcome] = field(default_factory=list)
+    too_large: bool = False
+
+    def each(self, count: int) -> list[Outcome]:
+        """One outcome per message of a batch of ``count``."""
+        return self.items if self.items else [self] * count
+
+
 @dataclass(slots=True)
 class _Answer:
     """An answer with a status line, its body read within the caps (``problem`` says what cut it short)."""
@@ -297,6 +319,11 @@ def encode_body(body: dict) -> bytes:
     return json.dumps(body).encode("utf-8")
 
 
+def encode_batch(bodies: list[dict]) -> bytes:
+    """A BatchMessages request body: ``{"Messages": [...]}``, each message as :func:`encode_body` writes it."""
+    return json.dumps({"Messages": bodies}).encode("utf-8")
+
+
 # --- what the server says --------------------------------------------------------------------------------------
 
 def read_message(body: bytes, content_type: str = "") -> tuple[dict[str, Any] | None, str]:
@@ -341,6 +368,76 @@ def sanitised_fields(message: dict[str, Any]) -> tuple[str | None, int | None]:
     if type(segments) is not int or not 1 <= segments <= MAX_SEGMENTS:  # type(): True is an int too
         segments = None
     return sender, segments
+
+
+def read_batch(body: bytes, content_type: str, count: int) -> tuple[list[Any] | None, str]:
+    """The items of a 2xx BatchMessages answer, or ``(None, what the answer was instead)``.
+
+    Only a JSON list with exactly one item per message sent (``count``) can be mapped back
+    to the rows: a list one item short cannot say which message it left out, so any other
+    answer leaves the whole batch unknown.
+    """
+    if not body.strip():
+        return None, "an empty body"
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        html = "html" in content_type.lower() or body.lstrip()[:1] == b"<"
+        return None, "an HTML page" if html else "not JSON"
+    if not isinstance(data, list):
+        return None, "a JSON object, not a list" if isinstance(data, dict) else "not a JSON list"
+    if len(data) != count:
+        items = f"{len(data):,} item{'s' if len(data) != 1 else ''}"
+        return None, f"{items} for {count:,} message{'s' if count != 1 else ''}"
+    return data, ""
+
+
+def read_batch_item(item: Any, scrub: Callable[[str], str] = lambda text: text) -> Outcome:
+    """One item of a BatchMessages answer as the outcome of its message.
+
+    An item succeeded when its MessageSid is not null: it must then be a short plain text,
+    and From and NumSegments are kept only when :func:`sanitised_fields` can hold them.
+    An item with a null MessageSid and an ErrorCode failed (the API refused that message,
+    it was not taken). Anything else (not an object, neither field, a MessageSid that is
+    no text) cannot be read either way: UNKNOWN, as a message that may have been taken.
+    """
+    if not isinstance(item, dict):
+        return Outcome(Decision.UNKNOWN, error="the batch answer's item for this message is not an object")
+    sid = item.get("MessageSid")
+    if sid is not None:
+        if not isinstance(sid, str) or not sid.strip() or len(sid) > MAX_MESSAGE_SID or not sid.isprintable():
+            return Outcome(Decision.UNKNOWN, error="the batch answer's item for this message has a MessageSid "
+                                                   "that is not a short plain text")
+        sender_id, segments = sanitised_fields(item)
+        return Outcome(Decision.ACCEPTED, message=item, message_sid=sid, sender_id=sender_id, num_segments=segments)
+    code = item.get("ErrorCode")
+    if isinstance(code, (str, int)) and not isinstance(code, bool) and str(code).strip():
+        text = item.get("Message")
+        text = str(text) if isinstance(text, (str, int, float)) and not isinstance(text, bool) else ""
+        return Outcome(Decision.FAILED, error_code=one_line(scrub(str(code)), MAX_ERROR_CODE),
+                       error=scrub(text) or "the API refused this message of the batch")
+    return Outcome(Decision.UNKNOWN, error="the batch answer's item for this message holds neither a MessageSid "
+                                          "nor an ErrorCode")
+
+
+_SIZE_WORDS = re.compile(r"too ?(large|big|many)|exceed|maximum|at most|limit")
+_BATCH_WORDS = re.compile(r"batch|messages|items|size|payload|entity|body")
+
+
+def says_too_large(status: int, code: str, text: str) -> bool:
+    """True when a 4xx answer to a BatchMessages request says the batch is too large.
+
+    413 always does. A 400 does only when its ErrorCode or Message names both a limit
+    (too large, too many, exceeded, maximum, at most, limit) and the batch (batch,
+    messages, items, size, payload, body): a 400 about one field of one message
+    (``LeaseLimitExceeded`` names leases, not the batch) is not a size limit.
+    """
+    if status == 413:
+        return True
+    if status != 400:
+        return False
+    said = f"{code} {text}".lower()
+    return bool(_SIZE_WORDS.search(said) and _BATCH_WORDS.search(said))
 
 
 def parse_error(status: int, reason: str, body: bytes) -> tuple[str, str]:
@@ -448,6 +545,7 @@ class Client:
         self.base_url = check_base_url(base_url, allow_insecure=allow_insecure)
         self.property_sid = property_sid
         self.url = f"{self.base_url}/v2/Properties/{property_sid}/Messages"
+        self.batch_url = f"{self.base_url}/v2/Properties/{property_sid}/BatchMessages"
         parts = urlsplit(self.base_url)
         self._host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
         self._auth = (account_sid, auth_token)
@@ -612,11 +710,78 @@ class Client:
         goes out: the outcome stays RETRY, so the caller releases the row, never
         taken, for a later run. Out of attempts, a RETRY becomes FAILED.
         """
+        return self._retrying(lambda: self.post_once(body), stop)
+
+    # ------------------------------------------------------------------ sending: BatchMessages
+    def _batch_sender(self) -> tuple[requests.PreparedRequest, requests.adapters.HTTPAdapter]:
+        """This thread's prepared BatchMessages request and its adapter (the sends' session and pool)."""
+        local = self._local
+        _, adapter = self._sender()
+        if getattr(local, "batch_template", None) is None:
+            request = requests.Request("POST", self.batch_url, auth=self._auth, data=b"{}", headers={
+                "Accept": "application/json", "Content-Type": "application/json", "User-Agent": USER_AGENT,
+                "Accept-Encoding": ACCEPT_ENCODING})
+            local.batch_template = local.session.prepare_request(request)
+        return local.batch_template, adapter
+
+    def post_batch_once(self, bodies: list[dict]) -> BatchOutcome:
+        """One BatchMessages POST of ``bodies``, classified; never raises for network or HTTP trouble.
+
+        The whole request decides for every message when there is no answer (RETRY when
+        it provably never went out, else UNKNOWN), a non-2xx status (as :func:`decide`
+        says, with ``too_large`` when :func:`says_too_large`), or a 2xx that is not one
+        item per message (UNKNOWN: they may have been taken). Otherwise each item decides
+        for its own message (:func:`read_batch_item`).
+        """
+        template, adapter = self._batch_sender()
+        data = encode_batch(bodies)
+        request = requests.PreparedRequest()
+        request.method, request.url, request.hooks = template.method, template.url, template.hooks
+        request.headers = template.headers.copy()
+        request.headers["Content-Length"] = str(len(data))
+        request.body = data
+        with self._watchdog.exchange(*self.timeout) as exchange:
+            answer = self._read(adapter, request, exchange)
+        if isinstance(answer, Outcome):  # no status line
+            return BatchOutcome(answer.decision, error=answer.error)
+        status = answer.status
+        decision = decide(status)
+        if decision is Decision.ACCEPTED:
+            if answer.problem:
+                return BatchOutcome(Decision.UNKNOWN, status, error=self.scrub(
+                    f"the server answered {status} but {answer.problem}; the batch may have been taken{answer.hint}"))
+            items, what = read_batch(answer.body, answer.content_type, len(bodies))
+            if items is None:
+                return BatchOutcome(Decision.UNKNOWN, status, error=self.scrub(
+                    f"the server answered {status} to the batch but not as the Fone Dynamics API does ({what}); "
+                    "the batch may have been taken; check --base-url"))
+            outcomes = [read_batch_item(item, self.scrub) for item in items]
+            _unknown_if_shared(outcomes)
+            for outcome in outcomes:
+                outcome.status = status
+            return BatchOutcome(decision, status, items=outcomes)
+        code, text = self._error_of(answer)
+        return BatchOutcome(decision, status, error_code=code, error=text, retry_after=answer.retry_after,
+                            too_large=decision is Decision.FAILED and says_too_large(status, code, text))
+
+    def send_batch(self, bodies: list[dict], stop: threading.Event | None = None) -> BatchOutcome:
+        """POST ``bodies`` as one BatchMessages request, retried whole as :meth:`send` retries one message.
+
+        Only an answer that proves nothing was taken (no connection, 429, 503) is sent
+        again, and then the whole batch: the items of an answer are final.
+        """
+        outcome = self._retrying(lambda: self.post_batch_once(bodies), stop)
+        for item in outcome.items:
+            item.attempts = outcome.attempts
+        return outcome
+
+    def _retrying(self, once: Callable[[], Outcome], stop: threading.Event | None) -> Any:
+        """Run ``once`` again while :func:`should_retry` says so, with :func:`backoff_seconds` between."""
         stop = stop if stop is not None else threading.Event()
         attempts = 0
         while True:
             attempts += 1
-            outcome = self.post_once(body)
+            outcome = once()
             if not should_retry(outcome, attempts, self.max_attempts):
                 break
             self._pause(backoff_seconds(attempts, outcome.retry_after, jitter=self._jitter), stop)
@@ -777,6 +942,24 @@ class Client:
         session = getattr(self._local, "session", None)
         if session is not None:
             session.close()
+
+
+def _unknown_if_shared(outcomes: list[Outcome]) -> None:
+    """Make UNKNOWN every accepted item whose MessageSid another item of the same answer also has.
+
+    Two messages cannot be one message: such an answer cannot say which of them was taken.
+    """
+    seen: dict[str, int] = {}
+    for outcome in outcomes:
+        if outcome.message_sid is not None:
+            seen[outcome.message_sid] = seen.get(outcome.message_sid, 0) + 1
+    if len(seen) == sum(seen.values()):
+        return
+    for outcome in outcomes:
+        if outcome.message_sid is not None and seen[outcome.message_sid] > 1:
+            outcome.decision, outcome.message_sid, outcome.sender_id, outcome.num_segments = (
+                Decision.UNKNOWN, None, None, None)
+            outcome.error = "the batch answer gave this message's MessageSid to another message too"
 
 
 def describe_exception(exc: BaseException) -> str:

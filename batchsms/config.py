@@ -41,7 +41,10 @@ PRICES_SECTION = "prices"
 CREDENTIAL_KEYS = frozenset({"account_sid", "auth_token", "property_sid", "base_url"})
 #: Keys of [batchsms] :func:`load_preferences` reads. A later preference (marketing, quiet_hours,
 #: optouts) is one more name here, one more field of Preferences and one line in load_preferences.
-PREFERENCE_KEYS = frozenset({"timezone", "locale", "marketing", "optouts", "quiet_hours", "quiet_days"})
+PREFERENCE_KEYS = frozenset({"timezone", "locale", "marketing", "optouts", "quiet_hours", "quiet_days",
+                             "batch_size"})
+#: The largest ``batch_size`` (the same bound as ``send --batch-size``).
+MAX_BATCH_SIZE = 1000
 #: Keys people put under [batchsms] that belong elsewhere: named in the warning.
 MISPLACED = {"currency": PRICES_SECTION}
 
@@ -149,6 +152,7 @@ class Preferences:
     optouts: Path | None = None  # [batchsms] optouts: the opt-out file every check reads (STOP replies land there)
     quiet_hours: str | None = None  # [batchsms] quiet_hours = 21:00-08:00, in each recipient's time
     quiet_days: str | None = None  # [batchsms] quiet_days = Sun: whole days without sends
+    batch_size: int | None = None  # [batchsms] batch_size = 100: send through BatchMessages; None (or 0): one each
     warnings: tuple[str, ...] = ()  # keys and sections that were ignored (typos, misplaced keys)
 
 
@@ -192,7 +196,19 @@ def load_preferences(env: Mapping[str, str] | None = None) -> Preferences:
                        locale=main.get("locale", "").strip() or None, marketing=marketing, optouts=optouts_path,
                        quiet_hours=main.get("quiet_hours", "").strip() or None,
                        quiet_days=main.get("quiet_days", "").strip() or None,
+                       batch_size=_batch_size(main.get("batch_size", ""), f"{path}: [{SECTION}] batch_size"),
                        warnings=tuple(warnings))
+
+
+def _batch_size(raw: str, where: str) -> int | None:
+    """``batch_size``: a whole number of messages a BatchMessages request, 0 or empty for single sends."""
+    value = raw.strip()
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit() and int(value) <= MAX_BATCH_SIZE):
+        raise ConfigError(f"{where} = {value[:40]!r}: write a whole number of messages from 1 to "
+                          f"{MAX_BATCH_SIZE:,} (100 is usual), or 0 to send each message on its own")
+    return int(value) or None
 
 
 def _flag(raw: str, where: str) -> bool:

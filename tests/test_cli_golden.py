@@ -154,6 +154,7 @@ def test_send_plan_and_confirmation_declined(sandbox, tmp_path, monkeypatch):
         .replace("(first ready row, 1 segment)\n      Hi Ann", f"(first ready row, 2 segments)\n      Hi Ann, {xs}")
         .replace("(with a warning, 1 segment)\n      Hi Zoë", f"(longest, 3 segments)\n      Hi Zoë, {xs}")
         + "  to send now: 2 messages (5 segments) from property PS1 via 127.0.0.1:<port>\n"
+        "  via Messages: one row unknown per unanswered request (single sends)\n"
         "Send 2 messages (5 segments) from property PS1 via 127.0.0.1:<port>? [y/N]: n\n"
         "Nothing sent.\n"
     )
@@ -241,6 +242,7 @@ def test_rerun_plan_names_what_earlier_runs_did(sandbox, tmp_path):
     assert (first.exit_code, first.stderr) == (0, "")
     assert normalise(first.stdout, tmp_path) == CLEAN_SUMMARY + (
         "  to send now: 2 messages (2 segments) from property PS1 via 127.0.0.1:<port>\n"
+        "  via Messages: one row unknown per unanswered request (single sends)\n"
         "  left for a later run by --limit: 4\n"
         "This run: sent 2, scheduled 0, failed 0, unknown 0 (<speed> msg/s)\n"
         "Results: <tmp>/c.results.csv\n"
@@ -255,6 +257,7 @@ def test_rerun_plan_names_what_earlier_runs_did(sandbox, tmp_path):
     assert (rerun.exit_code, rerun.stderr) == (1, "")  # row 4 stays unknown, row 5 failed
     assert normalise(rerun.stdout, tmp_path) == CLEAN_SUMMARY + (
         "  to send now: 2 messages (2 segments) from property PS1 via 127.0.0.1:<port>\n"
+        "  via Messages: one row unknown per unanswered request (single sends)\n"
         "  already sent by an earlier run: 2\n"
         "  unknown, not resent: row 4 (--retry-unknown)\n"
         "  failed earlier, not resent: row 5 (--retry-failed)\n"

@@ -184,7 +184,8 @@ def test_unknown_keys_and_sections_are_warnings_not_silence(tmp_path):
     assert preferences.prices is None and preferences.timezone is None
     assert preferences.warnings == (
         f"{path}: [batchsms] timezon is not a setting batchsms knows (ignored); it reads account_sid, "
-        "auth_token, base_url, locale, marketing, optouts, property_sid, quiet_days, quiet_hours, timezone",
+        "auth_token, base_url, batch_size, locale, marketing, optouts, property_sid, quiet_days, quiet_hours, "
+        "timezone",
         f"{path}: currency under [batchsms] is ignored; it belongs under [prices]",
         f"{path}: section [price] is ignored; batchsms reads [batchsms] and [prices]",
     )
