@@ -351,7 +351,7 @@ def send_sheet(path: str | Path, options: Options, target: Target, send: SendOpt
                                  if send.restart or p != journal_file.resolve()], target.target)
         if send.restart:  # refuse before the old journal is set aside
             refuse_resend(plan(report, {}).jobs, earlier, send.yes_resend, "--restart")
-        if send.batch_size is None:  # batch_size in the config file, for the Python API as for the CLI
+        if send.batch_size is None:  # batch_size in the config file, for the Python API as for the CLI (0: single)
             send = replace(send, batch_size=preferences.batch_size)
         with Journal(journal_file, restart=send.restart) as journal:
             journal.set_meta(late=options.late)  # how `batchsms due` treats a held message it finds late
@@ -419,7 +419,7 @@ def _send_with_journal(report: Report, journal: Journal, client: Client, target:
     _hold(journal, the_plan, report)
     sender = Sender(client, journal, concurrency=send.concurrency, rate=send.rate, quiet=not send.progress,
                     drain_timeout=send.read_timeout + send.connect_timeout + 1,
-                    handle_signals=send.handle_signals, batch_size=send.batch_size)
+                    handle_signals=send.handle_signals, batch_size=send.batch_size or None)
     sender.on_interrupt = on_interrupt
     sender.on_second_interrupt = on_second_interrupt
     sender.on_notice = send.on_notice

@@ -423,7 +423,7 @@ def send(property_sid, base_url, use_sandbox, concurrency, rate, batch_size, lim
                           preview=preview_target(params), hold=hold,
                           submit_ahead=parse_duration(submit_ahead, "--submit-ahead"),
                           max_cost=parse_amount(max_cost, "--max-cost") if max_cost is not None else None,
-                          batch_size=(batch_size if batch_size is not None else prefs.batch_size) or None,
+                          batch_size=batch_size if batch_size is not None else prefs.batch_size,
                           on_notice=lambda text: click.echo(f"batchsms: {text}", err=True))
     with connected(use_sandbox, base_url, property_sid, quiet=as_json) as target, \
             helpers_for(params["sheet_path"]) as helpers:
