@@ -8,6 +8,7 @@ number: which countries a sheet uses is known only once every row is read.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -367,36 +368,58 @@ def apply_other_readings(results: list[RowResult], checker: RowChecker) -> None:
     problem, and one pass over the rows' numbers when some do.
     """
     wanted = (C.NOT_MOBILE.code, C.INVALID_PHONE.code)
-    flagged = [(r, i) for r in filter(attrgetter("issues"), results) for i in r.issues if i.code in wanted]
+    flagged = [(r.index, r.to, i) for r in filter(attrgetter("issues"), results) for i in r.issues
+               if i.code in wanted]
     if not flagged:
         return
+    books = reading_books(checker, {r.to[:4] for r in results if r.to})
+    if len(books) >= 2:
+        name_other_readings(flagged, checker, books)
+
+
+def reading_books(checker: RowChecker, heads: set[str], country_values: set[str] | None = None) -> list[PhoneBook]:
+    """The books of the countries a sheet uses: --countries, --country, its Country cells, and the
+    countries of its numbers (``heads``: their first four characters, ``+614``, tell the calling code).
+
+    ``country_values`` is the set of the (stripped) Country cells, added in row order, when the
+    caller collected it (a sheet read in chunks); else it is made from the sheet's rows.
+    """
     regions: dict[str, None] = dict.fromkeys(checker.countries)
     regions[checker.book.country] = None
     sheet, index = checker.sheet, checker.country_index
     if index is not None:
-        for value in {cells[index].strip() for cells in sheet.rows}:
+        if country_values is None:
+            country_values = {cells[index].strip() for cells in sheet.rows}
+        for value in country_values:
             book = checker.book_of_cell(value)
             if book is not None:
                 regions[book.country] = None
-    for head in {r.to[:4] for r in results if r.to}:  # "+614": enough to tell the calling code
+    for head in heads:
         region = main_region(head)
         if region is not None:
             regions[region] = None
-    books = [checker.book_for(region) for region in regions]
-    if len(books) < 2:
-        return
-    for r, issue in flagged:
+    return [checker.book_for(region) for region in regions]
+
+
+def name_other_readings(flagged: Sequence[tuple[int, str | None, Issue]], checker: RowChecker,
+                        books: list[PhoneBook], country_cell: Callable[[int], str] | None = None) -> None:
+    """Rewrite the messages of ``flagged`` (row index, recipient, issue) to name the other readings.
+
+    ``country_cell`` gives a row's stripped Country cell by its index (default: read from the sheet).
+    """
+    sheet, index = checker.sheet, checker.country_index
+    for row_index, to, issue in flagged:
         if index is None:
             own, fix = checker.book, "add a Country column"
         else:
-            cell = sheet.rows[r.index][index].strip()
+            cell = country_cell(row_index) if country_cell is not None else sheet.rows[row_index][index].strip()
             own = checker.book_of_cell(cell) or checker.book
             fix = f"correct the {checker.country_label} cell" if cell else f"fill the {checker.country_label} column"
         readings = rules.other_readings(issue.value, own.country, books, fix)
         if not readings:
             continue
-        if issue.code == C.NOT_MOBILE.code and r.to:
-            issue.message = rules.not_mobile_problem(r.to, checker.allow_landlines, readings).message
+        if issue.code == C.NOT_MOBILE.code and to:
+            issue.message = rules.not_mobile_problem(to, checker.allow_landlines, readings).message
         elif issue.code == C.INVALID_PHONE.code:
             reason = own.normalise(issue.value).reason
             issue.message = rules.invalid_message(issue.value.strip(), reason, own.country, readings)
@@ -470,11 +493,15 @@ def apply_batch_rules(results: list[RowResult], options: CheckOptions, to_label:
                 ))
 
 
-def check(sheet: Sheet, options: CheckOptions, workers: int = 1, helpers: Helpers | None = None) -> Report:
+def check(sheet: Sheet, options: CheckOptions, workers: int = 1, helpers: Helpers | None = None, *,
+          by_columns: bool | None = None) -> Report:
     """Validate every row of a loaded ``sheet`` (see :mod:`batchsms.api` for the public entry points).
 
     ``workers > 1``, or ``helpers`` started earlier with :func:`parallel.helpers_for`,
-    checks large sheets on several processes.
+    checks large sheets on several processes. A large sheet whose run the check by columns
+    covers (:mod:`batchsms.columnar`) is checked that way, with the same verdicts;
+    ``by_columns`` (or the environment variable ``BATCHSMS_CHECK=rows|columns``, for tests)
+    forces one path or the other.
     """
     from .parallel import check_rows  # parallel imports this module for RowChecker
 
@@ -485,6 +512,15 @@ def check(sheet: Sheet, options: CheckOptions, workers: int = 1, helpers: Helper
     check_policy(options.quiet_policy)
     selection = Selection.of(sheet, where=options.where, consent_column=options.consent_column,
                              skip_empty=options.skip_empty, locale=options.locale, country=options.country)
+    if by_columns is None and os.environ.get("BATCHSMS_CHECK") in ("rows", "columns"):
+        by_columns = os.environ["BATCHSMS_CHECK"] == "columns"
+    if by_columns is not False:
+        from . import columnar
+
+        if ((by_columns or len(sheet.rows) >= columnar.COLUMNAR_MIN_ROWS)
+                and columnar.supported(checker, options, selection.active, quiet)):
+            with gc_paused():
+                return columnar.check_columns(checker, options)
     with gc_paused():
         results = check_rows(checker, workers, helpers)
         apply_other_readings(results, checker)

@@ -26,10 +26,11 @@ from . import tables
 from .clock import format_local, format_range
 from .codes import Severity, Status
 from .numbers import describe
+from .perf import gc_paused
 from .pricing import Prices, format_money
 from .report import Report, RowResult
 from .segments import ucs2_forcers
-from .sheet import Sheet
+from .sheet import ColumnRows, Sheet, StreamedRows
 
 PREVIEW_COLUMNS = ("Will text", "Message", "Characters", "Segments", "Encoding", "Sends at", "Cost", "Status",
                    "Problem")
@@ -73,11 +74,23 @@ class Preview:
     dominant: tuple[str, str, int] | None = None  # (severity, code, rows) of a problem on most rows
     dialled: list = field(default_factory=list)  # per result: the Dialled description, or None
     _by_row: dict | None = field(default=None, repr=False)
+    # A check by columns (batchsms.columnar_preview): the Will text of each valid row, in order, and the
+    # index of its (region, kind) in label_kinds; ``dialled`` stays empty.
+    labels: list | None = field(default=None, repr=False)
+    label_groups: object = field(default=None, repr=False)
+    label_kinds: list = field(default_factory=list, repr=False)
+    label_plain: object = field(default=None, repr=False)  # per valid row: its label is a CSV field as it is
 
     @classmethod
     def build(cls, report: Report, zone: ZoneInfo, prices: Prices | None = None) -> Preview:
-        """One pass over the report's rows."""
+        """One pass over the report's rows (or over its columns, for a check by columns)."""
         preview = cls(report, zone, prices)
+        if getattr(report, "by_columns", False) and report.built is None:  # a ColumnarReport, as it came
+            from . import columnar_preview
+
+            with gc_paused():
+                columnar_preview.build(preview)
+            return preview
         cost = Decimal(0) if prices is not None else None
         first_ready = longest = warned = None
         longest_key = (-1, -1)
@@ -125,6 +138,10 @@ class Preview:
 
     def region_of(self, row: int) -> str | None:
         """The country of the row's recipient (Excel row number), as the preview describes it."""
+        if self.labels is not None:  # a check by columns: described on demand
+            index = self.report.sheet.row_numbers.index(row) if row in self.report.sheet.row_numbers else None
+            to = self.report.to_of(index) if index is not None else None  # type: ignore[attr-defined]
+            return describe(to).region if to else None
         if self._by_row is None:
             self._by_row = {r.row: d for r, d in zip(self.report.results, self.dialled, strict=True)}
         dialled = self._by_row.get(row)
@@ -191,6 +208,12 @@ class Preview:
         taken = set(sheet.header)
         header += [c if c not in taken else f"batchsms {c}" for c in columns]
         status_column = len(header) - 2
+        if (self.labels is not None and path.suffix.lower() not in (".xlsx", ".xlsm") and sheet.values is None):
+            from . import columnar_preview
+
+            with gc_paused():
+                columnar_preview.write_csv(self, path, header, width, columns)
+            return path
         tables.write_table(path, header, self._rows(sheet, width, columns), delimiter=sheet.delimiter or ",",
                            sheet=sheet.sheet_name or "Preview", preamble=_preamble(sheet),
                            status_column=status_column, summary=self.summary_rows())
@@ -262,7 +285,13 @@ def _mark(cell: object, level: str, note: str) -> tables.Marked:
 
 
 def _width(sheet: Sheet) -> int:
-    return max([len(sheet.raw_header or sheet.header), len(sheet.header)] + [len(r) for r in sheet.rows])
+    rows = sheet.rows
+    if isinstance(rows, ColumnRows):  # read by columns: their widths are known without reading every row
+        widest = (rows.width if rows.lengths is None else int(rows.lengths.max())) if len(rows) else 0
+        return max(len(sheet.raw_header or sheet.header), len(sheet.header), widest)
+    if isinstance(rows, StreamedRows):  # too big to hold: the scan noted the widest line
+        return max(len(sheet.raw_header or sheet.header), len(sheet.header), rows.widest if len(rows) else 0)
+    return max([len(sheet.raw_header or sheet.header), len(sheet.header)] + [len(r) for r in rows])
 
 
 def _preamble(sheet: Sheet) -> list:

@@ -37,6 +37,7 @@ from .fields import FIELDS, TO, canonical_field, clean_header, field_for_header,
 from .perf import gc_paused
 
 if TYPE_CHECKING:
+    import numpy as np
     from python_calamine import CalamineWorkbook
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
@@ -372,16 +373,30 @@ class QuoteTrouble(NamedTuple):
 
 @dataclass
 class CsvFile:
-    """A CSV file read into records, with what was learnt on the way."""
+    """A CSV file read into records, with what was learnt on the way.
+
+    ``columnar`` is set instead of ``records`` holding every record when the file can be read
+    by columns (:class:`Columnar`): ``records`` then holds the first :data:`HEADER_SEARCH_ROWS`.
+    """
 
     records: list[list[str]]
     encoding: str
     delimiter: str
     troubles: list[QuoteTrouble] = field(default_factory=list)
+    columnar: Columnar | None = None
 
 
-def read_csv(path: Path, encoding: str | None, delimiter: str | None) -> CsvFile:
-    """Read, decode and parse a CSV file (see ``decode`` and ``parse_csv``)."""
+#: CSV files at least this big are read by columns with pandas' C parser (about 40,000 rows; below
+#: that, importing pandas costs more than it saves).
+COLUMNAR_CSV_BYTES = 2_000_000
+
+
+def read_csv(path: Path, encoding: str | None, delimiter: str | None, columnar: bool | None = None) -> CsvFile:
+    """Read, decode and parse a CSV file (see ``decode`` and ``parse_csv``).
+
+    ``columnar`` (None: for files of :data:`COLUMNAR_CSV_BYTES` and more) leaves the records to be
+    read by columns, where pandas reads them exactly as ``csv.reader`` does (:class:`Columnar`).
+    """
     delim = check_delimiter(delimiter) if delimiter is not None else None
     if encoding is not None:
         check_encoding(encoding)
@@ -389,8 +404,81 @@ def read_csv(path: Path, encoding: str | None, delimiter: str | None) -> CsvFile
     text, enc = decode(path, data, encoding, delim)
     text = text.lstrip("\ufeff")
     delim = delim or detect_delimiter(text)
+    if columnar or (columnar is None and len(data) >= COLUMNAR_CSV_BYTES):
+        plain = Columnar.of(data, text, enc, delim)
+        if plain is not None:
+            return CsvFile(plain.head, enc, delim, [], plain)
     records, troubles = parse_csv(text, delim)
     return CsvFile(records, enc, delim, troubles)
+
+
+class Columnar:
+    """A CSV file pandas' C parser reads exactly as ``csv.reader`` does, to be read by columns.
+
+    Only the plainest files qualify, which are most large exports: UTF-8, no quote character at
+    all (so no quoted cell, no cell over several lines, nothing for the quote checks to find), no
+    NUL, line breaks that are ``\n`` or ``\r\n``, an ASCII delimiter. Then a record is a line
+    split at the delimiter, which is what both parsers do. ``tests/test_columnar_reader.py``
+    holds the two readers to the same records over files made to tell them apart.
+    """
+
+    def __init__(self, body: bytes, delimiter: str, head: list[list[str]]) -> None:
+        self.body = body  # the file's bytes without its BOM
+        self.delimiter = delimiter
+        self.head = head  # the first records, read by csv.reader
+
+    @classmethod
+    def of(cls, data: bytes, text: str, encoding: str, delim: str) -> Columnar | None:
+        """The file's columnar reading, or None where pandas could read it differently."""
+        if (encoding not in ("utf-8", "utf-8-sig") or b'"' in data or b"\x00" in data or not delim.isascii()
+                or not text or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n"))):
+            return None
+        body = data[3:] if data.startswith(codecs.BOM_UTF8) else data
+        if body.startswith(codecs.BOM_UTF8):  # more BOMs: the text lost them all, pandas would keep one
+            return None
+        end = -1
+        for _ in range(HEADER_SEARCH_ROWS):  # the first lines, without copying the rest of the text
+            end = text.find("\n", end + 1)
+            if end < 0:
+                end = len(text)
+                break
+        head = list(csv.reader(io.StringIO(text[:end], newline=""), delimiter=delim))
+        return cls(body, delim, head[:HEADER_SEARCH_ROWS])
+
+    def read(self, width: int) -> tuple[list[list[str]], np.ndarray | None]:
+        """Every record's cells as columns (at least ``width`` of them, "" where a record is shorter), and
+        how many cells each record has when some record has more than ``width`` (else None)."""
+        import pandas as pd
+
+        try:
+            return self._frame(range(max(width, 1))), None
+        except pd.errors.ParserError:  # some line has more cells: count them all
+            pass
+        fields = self.fields()
+        return self._frame(range(max(width, int(fields.max())))), fields
+
+    def _frame(self, names: range) -> list[list[str]]:
+        import pandas as pd
+
+        frame = pd.read_csv(io.BytesIO(self.body), sep=self.delimiter, header=None, names=names, dtype=object,
+                            na_filter=False, keep_default_na=False, skip_blank_lines=False,
+                            quoting=csv.QUOTE_NONE, encoding="utf-8", engine="c")
+        return [frame[j].tolist() for j in names]
+
+    def fields(self) -> np.ndarray:
+        """How many cells each line has (a blank line has none, as csv.reader reads it)."""
+        import numpy as np
+
+        raw = np.frombuffer(self.body, dtype=np.uint8)
+        ends = np.flatnonzero(raw == 10)
+        if not self.body.endswith(b"\n"):
+            ends = np.append(ends, len(raw))
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        sizes = ends - starts - (raw[np.maximum(ends - 1, 0)] == 13) * (ends > starts)
+        separators = np.flatnonzero(raw == ord(self.delimiter))
+        fields = np.bincount(np.searchsorted(ends, separators), minlength=len(ends))[:len(ends)] + 1
+        fields[sizes == 0] = 0
+        return fields
 
 
 def read_csv_records(path: Path, encoding: str | None, delimiter: str | None) -> tuple[list[list[str]], str, str]:
@@ -749,15 +837,18 @@ def load(
     delimiter: str | None = None,
     columns: Sequence[tuple[str, str]] = (),
     include_hidden: bool = False,
+    columnar: bool | None = None,
 ) -> Sheet:
     """Load ``path`` and map its headers to API fields.
 
     ``columns`` holds explicit ``(field, header)`` mappings that win over header names.
     ``include_hidden`` is recorded on the sheet: rows hidden in the workbook are listed in
     ``Sheet.hidden_rows`` either way, and the checker skips them unless it is set.
+    ``columnar`` reads a CSV file by columns where that reads it exactly (None: large files;
+    see :func:`read_csv`): the rows are then a view over the columns (:class:`ColumnRows`).
     """
     with gc_paused():
-        result = _load(Path(path), sheet, header_row, encoding, delimiter, columns)
+        result = _load(Path(path), sheet, header_row, encoding, delimiter, columns, columnar)
     result.include_hidden = include_hidden
     if not include_hidden and result.hidden_rows:  # a hidden row is skipped: its error cells do not matter
         result.problems = [p for p in result.problems if p.row not in result.hidden_rows]
@@ -765,7 +856,7 @@ def load(
 
 
 def _load(path: Path, sheet: str | None, header_row: int | None, encoding: str | None, delimiter: str | None,
-          columns: Sequence[tuple[str, str]]) -> Sheet:
+          columns: Sequence[tuple[str, str]], columnar: bool | None = None) -> Sheet:
     if header_row is not None and header_row < 1:
         raise SheetError(f"--header-row must be 1 or more, not {header_row}")
     workbook_guard.regular_file(path)
@@ -783,9 +874,15 @@ def _load(path: Path, sheet: str | None, header_row: int | None, encoding: str |
     else:
         if sheet is not None:
             raise SheetError(f"{path}: --sheet applies to workbooks, and this is a CSV file")
-        csv_file = read_csv(path, encoding, delimiter)
+        if columnar is not False and path.stat().st_size >= STREAM_BYTES:
+            streamed = _load_streamed(path, encoding, delimiter, header_row, columns)
+            if streamed is not None:
+                return streamed
+        csv_file = read_csv(path, encoding, delimiter, columnar)
         records, enc, delim, troubles = csv_file.records, csv_file.encoding, csv_file.delimiter, csv_file.troubles
         kind = "csv"
+        if csv_file.columnar is not None:
+            return _load_columns(path, csv_file, header_row, columns)
     detected = header_row is None
     if header_row is None:
         header_row = find_header_row(records, columns)
@@ -829,6 +926,363 @@ def _load(path: Path, sheet: str | None, header_row: int | None, encoding: str |
                    header_detected=detected and header_row != 1)
     result.columns = map_columns(result, columns)
     return result
+
+
+def _load_columns(path: Path, csv_file: CsvFile, header_row: int | None, columns: Sequence[tuple[str, str]],
+                  ) -> Sheet:
+    """``_load`` for a CSV file read by columns: the same sheet, its rows a view over the columns."""
+    import numpy as np
+
+    plain = csv_file.columnar
+    assert plain is not None
+    head = csv_file.records
+    detected = header_row is None
+    if header_row is None:
+        header_row = find_header_row(head, columns)
+    if header_row > len(head):
+        raise SheetError(f"{path}: has no row {header_row} to use as the header (it has {len(head)} rows)")
+    raw_header = head[header_row - 1]
+    header = [clean_header(h) for h in raw_header]
+    while header and not header[-1]:
+        header.pop()
+    if not header:
+        raise SheetError(f"{path}:{header_row}: the header row is empty; use --header-row N")
+    width = len(header)
+    table, fields = plain.read(width)
+    count = len(table[0])
+    # A fully empty row (every cell empty or spaces) is not a row: most rows show it in the first cell.
+    first = table[0]
+    blank = np.fromiter(map(len, first), dtype=np.int64, count=count) == 0
+    blank |= np.fromiter(map(str.isspace, first), dtype=bool, count=count)
+    blank[:header_row] = True
+    for i in np.flatnonzero(blank[header_row:]).tolist():
+        index = i + header_row
+        if any(column[index] and not column[index].isspace() for column in table[1:]):
+            blank[index] = False
+    kept = np.flatnonzero(~blank)
+    used = len(table) if fields is not None else width
+    if len(kept) == count - header_row:
+        cells = [column[header_row:] for column in table[:used]]
+    else:
+        take = kept.tolist()
+        cells = [[column[i] for i in take] for column in table[:used]]
+    lengths = None
+    if fields is not None:
+        lengths = np.maximum(fields[kept], width)
+        used = int(lengths.max()) if len(kept) else width
+        cells = cells[:used]
+        if used == width:
+            lengths = None
+    rows = ColumnRows(cells, width, lengths, plain)
+    result = Sheet(path, header, rows, (kept + 1).tolist(), "csv", csv_file.encoding, csv_file.delimiter, None,
+                   header_row, preamble=head[:header_row - 1], raw_header=raw_header,
+                   header_detected=detected and header_row != 1)
+    result.columns = map_columns(result, columns)
+    return result
+
+
+#: CSV files at least this big (about 5 million rows) are not held in memory: their rows are read in
+#: chunks by the check, and again by the preview (:class:`Streamed`).
+STREAM_BYTES = 256 * 2**20
+#: Bytes read at once while a streamed file is scanned.
+PIECE_BYTES = 16 * 2**20
+#: Bytes str.isspace counts as whitespace, among ASCII (a line of them and delimiters is an empty row).
+_ASCII_SPACE = b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "
+
+
+def _pieces(fh, start: bytes = b""):
+    """The rest of an open file in whole lines, about PIECE_BYTES at a time (the last may lack its line end)."""
+    carry = start
+    while True:
+        more = fh.read(PIECE_BYTES)
+        if not more:
+            if carry:
+                yield carry
+            return
+        data = carry + more
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            carry = data
+            continue
+        yield data[:cut]
+        carry = data[cut:]
+
+
+class Streamed:
+    """A CSV file too big to hold, as :class:`Columnar` reads it, scanned once for what the sheet needs.
+
+    The scan reads the file in pieces: it decodes each strictly (a file that is not plain
+    UTF-8, or holds a quote, a NUL or a lone carriage return, is read the usual way, which
+    says what is wrong), counts the lines, finds the empty rows and the widest line. Rows are
+    then read by :meth:`chunks` (pandas, a chunk of columns at a time) and :meth:`line_blocks`
+    (the lines' bytes, for the preview).
+    """
+
+    def __init__(self, path: Path, bom: int, delimiter: str) -> None:
+        self.path = path
+        self.bom = bom  # bytes of BOM at the start
+        self.delimiter = delimiter
+        self.lines = 0  # lines (records) in the file
+        self.widest = 0  # the most cells on a line
+        self.head: list[list[str]] = []  # the first records, by csv.reader
+
+    @classmethod
+    def scan(cls, path: Path, encoding: str | None, delimiter: str | None) -> tuple[Streamed, np.ndarray] | None:
+        """The file's description and the (0-based) numbers of its lines that are empty rows, or None."""
+        import numpy as np
+
+        if encoding is not None and codecs.lookup(encoding).name != "utf-8":
+            return None
+        with open(path, "rb") as fh:
+            start = fh.read(3)
+            bom = 3 if start.startswith(codecs.BOM_UTF8) else 0
+            decoder = codecs.getincrementaldecoder("utf-8")("strict")
+            found: Streamed | None = None
+            blanks: list[np.ndarray] = []
+            for piece in _pieces(fh, start[bom:]):
+                if b'"' in piece or b"\x00" in piece or piece.count(b"\r") != piece.count(b"\r\n"):
+                    return None
+                try:
+                    text = decoder.decode(piece)
+                except UnicodeDecodeError:
+                    return None
+                if found is None:
+                    if text.startswith("\ufeff"):  # a second BOM: the usual reading drops it, pandas would not
+                        return None
+                    delim = delimiter or detect_delimiter(text[:65536])
+                    if not delim.isascii():
+                        return None
+                    found = cls(path, bom, delim)
+                    end = -1
+                    for _ in range(HEADER_SEARCH_ROWS):
+                        end = text.find("\n", end + 1)
+                        if end < 0:
+                            end = len(text)
+                            break
+                    found.head = list(csv.reader(io.StringIO(text[:end], newline=""), delimiter=delim))
+                blanks.append(found._piece(piece) + found.lines)
+                found.lines += piece.count(b"\n") + (0 if piece.endswith(b"\n") else 1)
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                return None
+        if found is None:
+            return None
+        return found, np.concatenate(blanks) if blanks else np.zeros(0, dtype=np.int64)
+
+    def _piece(self, piece: bytes) -> np.ndarray:
+        """The lines of ``piece`` (whole lines) that are empty rows, numbered from 0; notes the widest line."""
+        import numpy as np
+
+        sep = ord(self.delimiter)
+        raw = np.frombuffer(piece, dtype=np.uint8)
+        ends = np.flatnonzero(raw == 10)
+        if not piece.endswith(b"\n"):
+            ends = np.append(ends, len(raw))
+        line_of = np.zeros(len(raw) + 1, dtype=np.int32)
+        line_of[ends[:-1] + 1] = 1
+        line_of = np.cumsum(line_of[:-1], dtype=np.int32)
+        cells = np.bincount(line_of[raw == sep], minlength=len(ends)) + 1
+        self.widest = max(self.widest, int(cells.max()) if len(cells) else 0)
+        soft = np.zeros(256, dtype=bool)
+        soft[list(_ASCII_SPACE)] = True
+        soft[sep] = True
+        soft[128:] = True  # not ASCII: decided below
+        solid = np.bincount(line_of[~soft[raw]], minlength=len(ends))
+        wide = np.bincount(line_of[raw >= 128], minlength=len(ends))
+        blank = solid == 0
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        for line in np.flatnonzero(blank & (wide > 0)).tolist():
+            text = piece[starts[line]:ends[line]].decode("utf-8").removesuffix("\r")
+            blank[line] = all(cell.isspace() or not cell for cell in text.split(self.delimiter))
+        return np.flatnonzero(blank)
+
+    def chunks(self, width: int, rows: int):
+        """The file's records as columns of at least ``width`` cells, ``rows`` records at a time."""
+        import pandas as pd
+
+        with open(self.path, "rb") as fh:
+            fh.seek(self.bom)
+            names = range(max(width, self.widest, 1))
+            reader = pd.read_csv(fh, sep=self.delimiter, header=None, names=names, dtype=object, na_filter=False,
+                                 keep_default_na=False, skip_blank_lines=False, quoting=csv.QUOTE_NONE,
+                                 encoding="utf-8", engine="c", chunksize=rows)
+            for frame in reader:
+                yield [frame[j].tolist() for j in names]
+
+    def line_blocks(self, numbers: Sequence[int], block: int):
+        """The bytes of lines ``numbers`` (1-based, ascending; without line end), ``block`` of them at a time."""
+        import numpy as np
+
+        numbers = np.asarray(numbers, dtype=np.int64)
+        wanted, line, out = 0, 0, []
+        with open(self.path, "rb") as fh:
+            fh.seek(self.bom)
+            for piece in _pieces(fh):
+                if wanted >= len(numbers):
+                    break
+                lines = piece.replace(b"\r\n", b"\n").split(b"\n")
+                if piece.endswith(b"\n"):
+                    lines.pop()
+                hi = int(np.searchsorted(numbers, line + len(lines), side="right"))
+                for k in range(wanted, hi):
+                    out.append(lines[int(numbers[k]) - 1 - line])
+                    if len(out) >= block:
+                        yield out
+                        out = []
+                wanted = hi
+                line += len(lines)
+        if out:
+            yield out
+
+
+class IntRows(Sequence):
+    """Row numbers kept as an array (a streamed sheet has millions), read as ints."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return self.values[index].tolist()
+        return int(self.values[index])
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.values.tolist())
+
+    def __contains__(self, row: object) -> bool:
+        return isinstance(row, int) and self.index_or_none(row) is not None
+
+    def index_or_none(self, row: int) -> int | None:
+        import numpy as np
+
+        at = int(np.searchsorted(self.values, row))
+        return at if at < len(self.values) and int(self.values[at]) == row else None
+
+    def index(self, row, *args) -> int:  # type: ignore[override]
+        at = self.index_or_none(row)
+        if at is None:
+            raise ValueError(f"{row} is not a row of the sheet")
+        return at
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class StreamedRows(Sequence):
+    """The rows of a streamed sheet: their number; reading one reads the whole sheet (once) the usual way,
+    for the rare code that needs a row's cells (a send of millions of rows)."""
+
+    def __init__(self, source: Streamed, count: int, width: int, load_all) -> None:
+        self.streamed = source
+        self.count = count
+        self.width = width
+        self.lengths = None
+        self.widest = max(width, source.widest)
+        self._load_all = load_all
+        self._rows: Sequence[list[str]] | None = None
+
+    def __len__(self) -> int:
+        return self.count
+
+    def _held(self) -> Sequence[list[str]]:
+        if self._rows is None:
+            self._rows = self._load_all().rows
+        return self._rows
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self._held()[index]
+
+    def __iter__(self) -> Iterator[list[str]]:
+        return iter(self._held())
+
+
+def _load_streamed(path: Path, encoding: str | None, delimiter: str | None, header_row: int | None,
+                   columns: Sequence[tuple[str, str]]) -> Sheet | None:
+    """``_load`` for a CSV file too big to hold (see :class:`Streamed`), or None to read it the usual way."""
+    import numpy as np
+
+    if delimiter is not None:
+        delimiter = check_delimiter(delimiter)
+    if encoding is not None:
+        check_encoding(encoding)
+    scanned = Streamed.scan(path, encoding, delimiter)
+    if scanned is None:
+        return None
+    source, blank_lines = scanned
+    head = source.head
+    detected = header_row is None
+    if header_row is None:
+        header_row = find_header_row(head, columns)
+    if header_row > len(head):
+        return None
+    raw_header = head[header_row - 1]
+    header = [clean_header(h) for h in raw_header]
+    while header and not header[-1]:
+        header.pop()
+    if not header:
+        return None
+    keep = np.ones(source.lines, dtype=bool)
+    keep[blank_lines] = False
+    keep[:header_row] = False
+    numbers = np.flatnonzero(keep) + 1
+    enc = encoding or ("utf-8-sig" if source.bom else "utf-8")
+    chosen = header_row
+
+    def load_all() -> Sheet:
+        csv_file = read_csv(path, encoding, delimiter, True)
+        if csv_file.columnar is None:  # pragma: no cover - the scan found it plain
+            raise SheetError(f"{path}: changed while it was being read; run again")
+        return _load_columns(path, csv_file, chosen, columns)
+
+    rows = StreamedRows(source, len(numbers), len(header), load_all)
+    result = Sheet(path, header, rows, IntRows(numbers), "csv", enc, source.delimiter, None, header_row,
+                   preamble=head[:header_row - 1], raw_header=raw_header,
+                   header_detected=detected and header_row != 1)
+    result.columns = map_columns(result, columns)
+    return result
+
+
+class ColumnRows(Sequence):
+    """A sheet's rows as a view over its columns (a CSV file read by columns).
+
+    ``rows[i]`` is a new list each time, exactly the row ``load`` gives otherwise: the
+    record's cells, padded with "" to the header's width. The columnar check reads the
+    columns themselves (:attr:`columns`); row-at-a-time code reads rows as ever.
+    """
+
+    def __init__(self, columns: list[list[str]], width: int, lengths: np.ndarray | None = None,
+                 source: Columnar | None = None) -> None:
+        self.columns = columns
+        self.width = width  # cells of a row (the header's width), unless ``lengths`` says more
+        self.lengths = lengths  # cells of each row, where some rows have cells beyond the header
+        self.source = source  # the file's bytes: row i is its line row_numbers[i] - 1 (the preview reuses it)
+
+    def __len__(self) -> int:
+        return len(self.columns[0]) if self.columns else 0
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        size = self.width if self.lengths is None else int(self.lengths[index])
+        return [column[index] for column in self.columns[:size]]
+
+    def __iter__(self) -> Iterator[list[str]]:
+        if self.lengths is None:
+            return map(list, zip(*self.columns[:self.width], strict=True))
+        return (self[i] for i in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def listed_names(names: Sequence[str], limit: int = 12, width: int = 40, hidden: Container[str] = frozenset()) -> str:

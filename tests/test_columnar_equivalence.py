@@ -1,0 +1,215 @@
+"""The check by columns gives exactly the row-by-row check's verdicts, report and preview.
+
+A generated sheet of tens of thousands of rows carries every problem a CSV file can: numbers
+in every way people write them (valid, invalid, landlines, foreign, placeholders, two in a
+cell, letters, invisible characters), empty and invisible texts, look-alikes forcing UCS-2,
+texts too long, empty variables, duplicates with the same and another text, more than five
+leased messages to one number, opt-outs, a Country column (filled, empty, naming no country),
+formula-like cells, empty rows, a title above the header and a row longer than the header.
+Each run is checked both ways (``check(by_columns=...)``) and compared whole: every row's
+status, body, issues (in order), text and segments, the summary, the preview's figures, and
+the report and preview files byte for byte.
+"""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from batchsms.check import CheckOptions, check
+from batchsms.columnar import ColumnarReport
+from batchsms.preview import Preview
+from batchsms.pricing import Prices
+from batchsms.sheet import ColumnRows, StreamedRows, load
+from batchsms.template import MessageTemplate
+
+NOW = 1_800_000_000.0
+ROWS = 12_000
+
+FIRST = ["Olivia", "Jack", "Mia", "Leo", "Zoë 🌸", "José’s", "Chloé ❤", "Ngoc—Anh", "Bob;=cmd|' /C calc'!A0",
+         "=SUM(A1:A2)", "@handle", "-1+2", "+tricky", " ", "", "\u200b", "Tab\tName", "Ann", "Łukasz", "A" * 500]
+CLINICS = ["Bondi Dental", "Parramatta Dental", "Manly Dental", "", "Newtown – Dental", "Café ☕"]
+COUNTRIES = ["", "", "", "", "", "", "NZ", "New Zealand", "au", "Narnia", "+64", "US"]
+
+
+def _number(rng: random.Random, recent: list[str]) -> str:
+    r = rng.random()
+    if r < 0.05 and recent:
+        return rng.choice(recent)
+    digits = f"4{rng.randint(0, 9)}{rng.randint(0, 9999999):07d}"
+    if r < 0.60:
+        form = rng.randrange(10)
+        number = (f"0{digits[:3]} {digits[3:6]} {digits[6:]}", f"+61 {digits[:3]} {digits[3:6]} {digits[6:]}",
+                  f"61{digits}", f"0{digits}", f"(0{digits[:3]}) {digits[3:]}", f"+61-{digits}",
+                  f"  0{digits}  ", f"0{digits[:3]}.{digits[3:6]}.{digits[6:]}", f"+61 (0) {digits}",
+                  f"0011 61 {digits}")[form]
+        if len(recent) < 300:
+            recent.append(number)
+        return number
+    return rng.choice([
+        "", "   ", "n/a", "none", "-", f"0412 345 6{rng.randint(0, 9)}", f"12345{rng.randint(0, 99)}",
+        f"04{rng.randint(0, 99999999):08d}X", f"+61 2{rng.randint(0, 999):03d}", "0412 345 678", "0400 000 000",
+        "0412 345 678; 0413 456 789", f"02 9{rng.randint(0, 9999999):07d}", f"+64 21 {rng.randint(0, 999999):06d}",
+        f"6421{rng.randint(0, 999999):06d}", f"+1 415 555 {rng.randint(0, 9999):04d}",
+        f"021 {rng.randint(0, 999999):06d}",
+        "0412\u00a0345\u00a0679", "\u200b0412345680", "'0412345681", "0412-345-682 ext 5", "+61 412 345 6789",
+        f"1300 {rng.randint(0, 999999):06d}", f"1800{rng.randint(0, 999999):06d}", "04 1234 5678", "+610412345683",
+        "+ 61 412 345 684", "0061412345685", "+6141234568", "04123456789012345678", "٠٤١٢٣٤٥٦٧٨",
+    ])
+
+
+def _sheet_rows(count: int, seed: int, *, country: bool) -> list[list[str]]:
+    rng = random.Random(seed)
+    recent: list[str] = []
+    header = ["First Name", "Last Name", "Mobile", "Clinic", "ExternalId", "Text"] + (["Country"] if country else [])
+    rows: list[list[str]] = [["Campaign list"], [], header]
+    for i in range(count):
+        if rng.random() < 0.01:
+            rows.append([])  # an empty row stays a row number
+            continue
+        if rng.random() < 0.003:
+            rows.append([" ", "", "  "] + [""] * (len(header) - 3))  # a row of blanks: not a row
+            continue
+        text = rng.choice(["Hello there", "", "\u200b\u200b", "Hi ’ello – it’s us…" * rng.randint(1, 9),
+                           "x" * rng.randint(150, 1700), "Reminder: see you soon", "€5 off {today}"])
+        row = [rng.choice(FIRST), rng.choice(["Smith", "Nguyen", "", "O'Brien"]), _number(rng, recent),
+               rng.choice(CLINICS), rng.choice(["", f"c{i}", f" id{i % 50} "]), text]
+        if country:
+            row.append(rng.choice(COUNTRIES))
+        if rng.random() < 0.002:
+            row += ["beyond", "the header"]
+        rows.append(row)
+    return rows
+
+
+def _write(path: Path, rows: list[list[str]], delimiter: str = ",", quoting: bool = False) -> Path:
+    lines = []
+    for row in rows:
+        cells = [('"' + c.replace('"', '""') + '"') if quoting and (delimiter in c or c.startswith("O")) else c
+                 for c in row]
+        lines.append(delimiter.join(cells))
+    if quoting:  # a stray quote near the end: its row is an error, the lines it swallowed rows of their own
+        lines.insert(len(lines) - 5, '"Ann,Smith,0412345690,Bondi Dental,,hello')
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def sheets(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("columnar")
+    return {
+        "plain": _write(folder / "plain.csv", _sheet_rows(ROWS, 7, country=False)),
+        "country": _write(folder / "country.csv", _sheet_rows(ROWS // 3, 11, country=True), delimiter=";"),
+        "quoted": _write(folder / "quoted.csv", _sheet_rows(ROWS // 4, 13, country=False), quoting=True),
+        "small": _write(folder / "small.csv", _sheet_rows(ROWS // 4, 17, country=False)),
+    }
+
+
+DELIMITERS = {"plain": ",", "country": ";", "quoted": ",", "small": ","}
+TEMPLATE = "Hi {{ First_Name }}, your {{ Clinic }} appointment is confirmed. Reply STOP to opt out."
+
+
+def _options(sheet, kind: str, **extra) -> CheckOptions:
+    if kind == "plain":
+        template = MessageTemplate(TEMPLATE, sheet.header, name="t.txt")
+    elif kind == "jinja":
+        template = MessageTemplate("Hi {{ First_Name | default('there', true) }} {{ Last_Name | upper }} "
+                                   "{{ Text }}", sheet.header, name="j.txt")
+    else:
+        template = None
+    return CheckOptions(template=template, now=NOW, **extra)
+
+
+def _compare(path: Path, kind: str, tmp_path: Path, prices: Prices | None = None, **extra) -> ColumnarReport:
+    by_rows_sheet = load(path, columnar=False, delimiter=DELIMITERS[path.stem])
+    by_columns_sheet = load(path, columnar=True, delimiter=DELIMITERS[path.stem])
+    rows = check(by_rows_sheet, _options(by_rows_sheet, kind, **extra), by_columns=False)
+    columns = check(by_columns_sheet, _options(by_columns_sheet, kind, **extra), by_columns=True)
+    assert isinstance(columns, ColumnarReport)
+    assert type(rows) is not ColumnarReport
+    zone = ZoneInfo("Australia/Sydney")
+    # the files and figures first, from the columns (before anything builds RowResults)
+    assert columns.summary() == rows.summary()
+    assert columns.ok == rows.ok
+    assert [i.record() for i in columns.issues()] == [i.record() for i in rows.issues()]
+    columns.write(tmp_path / "c.report.csv")
+    rows.write(tmp_path / "r.report.csv")
+    assert (tmp_path / "c.report.csv").read_bytes() == (tmp_path / "r.report.csv").read_bytes()
+    preview_columns = Preview.build(columns, zone, prices)
+    preview_rows = Preview.build(rows, zone, prices)
+    assert preview_columns.figures() == preview_rows.figures()
+    assert preview_columns.summary_rows() == preview_rows.summary_rows()
+    preview_columns.write(tmp_path / "c.preview.csv")
+    preview_rows.write(tmp_path / "r.preview.csv")
+    assert (tmp_path / "c.preview.csv").read_bytes() == (tmp_path / "r.preview.csv").read_bytes()
+    if isinstance(by_columns_sheet.rows, StreamedRows):  # all that without holding the rows
+        assert by_columns_sheet.rows._rows is None
+    # then every row, as RowResults
+    assert len(columns.results) == len(rows.results)
+    for mine, theirs in zip(columns.results, rows.results, strict=True):
+        assert mine == theirs, (mine, theirs)
+    return columns
+
+
+def test_the_generated_sheet_is_read_by_columns_and_has_every_problem(sheets):
+    sheet = load(sheets["plain"], columnar=True, delimiter=",")
+    assert isinstance(sheet.rows, ColumnRows)
+    report = check(sheet, _options(sheet, "plain"), by_columns=True)
+    assert {i.code for i in report.issues()} == {
+        "avoidable-ucs2", "duplicate-message", "duplicate-recipient", "empty-variable", "invalid-phone", "lease-limit",
+        "missing-recipient", "not-mobile", "placeholder-number", "read-as-international", "two-numbers"}
+    assert report.settled.sum() > ROWS // 3  # most rows settled by columns, the rest per distinct cell
+
+
+def test_template_rows_equal(sheets, tmp_path):
+    _compare(sheets["plain"], "plain", tmp_path)
+
+
+def test_text_column_with_prices_dedupe_and_opt_outs_equal(sheets, tmp_path):
+    suppress = frozenset({"+61412345678", "+61400000000", "+64211234567"})
+    prices = Prices({"AU": Decimal("0.0575"), "NZ": Decimal("0.09")}, None)
+    report = _compare(sheets["plain"], "text", tmp_path, prices, dedupe=True, suppress=suppress,
+                      max_segments=4, allow_landlines=True)
+    assert {i.code for i in report.issues()} >= {"duplicate-skipped", "too-many-segments", "empty-text"}
+
+
+def test_jinja_template_and_other_countries_equal(sheets, tmp_path):
+    _compare(sheets["small"], "jinja", tmp_path, countries=("AU", "NZ"))
+
+
+def test_country_column_equal(sheets, tmp_path):
+    report = _compare(sheets["country"], "plain", tmp_path, countries=("NZ",))
+    assert report.special  # filled Country cells are checked row by row
+    assert "invalid-country" in {i.code for i in report.issues()}
+
+
+def test_quoted_sheet_read_by_csv_equal(sheets, tmp_path):
+    sheet = load(sheets["quoted"], columnar=True, delimiter=",")
+    assert not isinstance(sheet.rows, ColumnRows)  # quotes: pandas is not the reader of record
+    report = _compare(sheets["quoted"], "plain", tmp_path)
+    assert "unclosed-quote" in {i.code for i in report.issues()}
+    assert report.special
+
+
+@pytest.fixture
+def small_pieces(monkeypatch):
+    """Sheets stream as if too big to hold, in small pieces, chunks and blocks (their boundaries fall anywhere)."""
+    from batchsms import columnar, columnar_preview, sheet
+
+    monkeypatch.setattr(sheet, "STREAM_BYTES", 1)
+    monkeypatch.setattr(sheet, "PIECE_BYTES", 4099)
+    monkeypatch.setattr(columnar, "CHUNK_ROWS", 1009)
+    monkeypatch.setattr(columnar_preview, "BLOCK", 997)
+
+
+@pytest.mark.parametrize("name,kind", [("plain", "plain"), ("country", "plain"), ("small", "text")])
+def test_a_sheet_too_big_to_hold_is_streamed_with_the_same_verdicts(sheets, tmp_path, small_pieces, name, kind):
+    sheet = load(sheets[name], delimiter=DELIMITERS[name])
+    assert isinstance(sheet.rows, StreamedRows)
+    assert sheet.rows._rows is None
+    report = _compare(sheets[name], kind, tmp_path, dedupe=name == "small")
+    assert isinstance(report.sheet.rows, StreamedRows)

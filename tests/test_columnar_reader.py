@@ -1,0 +1,104 @@
+"""Reading a CSV file by columns (pandas' C parser) gives the very sheet ``csv.reader`` gives, or is not used.
+
+Files are written here byte by byte, with what could tell the two parsers apart: blank and
+whitespace-only lines, CRLF, rows shorter and longer than the header, trailing delimiters,
+a title above the header, a BOM, control and Unicode line-separator characters inside
+cells. Where pandas could read a file differently (quotes, NUL, a lone carriage return,
+several BOMs, not UTF-8), the columnar reader steps aside and ``csv.reader`` reads it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import random
+
+import pytest
+
+from batchsms.columnar import ColumnarReport
+from batchsms.sheet import Columnar, ColumnRows, load
+
+HEADER = "Name,Mobile,Clinic"
+
+
+def _same_sheet(path, **kwargs) -> object:
+    by_csv = load(path, columnar=False, **kwargs)
+    by_columns = load(path, columnar=True, **kwargs)
+    assert by_columns.rows == by_csv.rows
+    assert list(by_columns.rows) == list(by_csv.rows)
+    assert [by_columns.rows[i] for i in range(len(by_csv.rows))] == by_csv.rows
+    for attribute in ("header", "row_numbers", "preamble", "raw_header", "columns", "header_row", "encoding",
+                      "delimiter", "header_detected", "problems"):
+        assert getattr(by_columns, attribute) == getattr(by_csv, attribute), attribute
+    return by_columns
+
+
+@pytest.mark.parametrize("body", [
+    f"{HEADER}\n" + "Ann,0412345678,Bondi\n\n \nBob,0412345679\n,,\nCy,0412345670,Manly,extra,cells\n",
+    f"{HEADER}\r\nAnn,0412345678,Bondi\r\n\r\nBob,0412345679,,\r\n",
+    f"Title of the list\n\n{HEADER},,\nAnn,0412345678,Bondi,,\nBob,0412345679,Manly,x\n",
+    f"{HEADER}\nAnn\x0bLee,0412345678,Bon\x0cdi\nBo\x1cb,0412\u2028345679,Ma\x85nly\n\t,\x1d,\u00a0\n",
+    f"{HEADER}\nAnn,0412345678,Bondi",  # no line break at the end
+    f"{HEADER}\nAnn,0412345678,Bondi\n\n\n",
+])
+def test_plain_files_read_by_columns_equal_csv(tmp_path, body):
+    path = tmp_path / "s.csv"
+    path.write_bytes(body.encode("utf-8"))
+    sheet = _same_sheet(path)
+    assert isinstance(sheet.rows, ColumnRows)
+
+
+def test_bom_and_semicolons(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_bytes(codecs.BOM_UTF8 + "Name;Mobile\nAnn;0412345678\nBé;+61 412 345 679;;\n".encode())
+    assert isinstance(_same_sheet(path).rows, ColumnRows)
+    assert isinstance(_same_sheet(path, delimiter=";").rows, ColumnRows)
+
+
+@pytest.mark.parametrize("body", [
+    f'{HEADER}\n"Ann, Lee",0412345678,Bondi\n',  # a quote: csv reads it
+    f"{HEADER}\nAnn\x00,0412345678,Bondi\n",  # NUL
+    f"{HEADER}\rAnn,0412345678,Bondi\r",  # a lone carriage return ends a line for csv only
+    "\ufeff\ufeff" + f"{HEADER}\nAnn,0412345678,Bondi\n",  # two BOMs
+])
+def test_files_pandas_could_read_otherwise_are_read_by_csv(tmp_path, body):
+    path = tmp_path / "s.csv"
+    path.write_bytes(body.encode("utf-8"))
+    sheet = _same_sheet(path)
+    assert not isinstance(sheet.rows, ColumnRows)
+
+
+def test_cp1252_file_is_read_by_csv(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_bytes(f"{HEADER}\nRené,0412345678,Café\n".encode("cp1252"))
+    assert _same_sheet(path).encoding == "cp1252"
+    assert Columnar.of(path.read_bytes(), path.read_bytes().decode("cp1252"), "cp1252", ",") is None
+
+
+def test_random_files_equal(tmp_path):
+    rng = random.Random(5)
+    alphabet = ["a", "B", "0", "4", " ", ",", ";", "\t", "|", "\n", "\r\n", "é", "\u200b", "\x0b", "€", "+", "="]
+    for trial in range(40):
+        body = HEADER + "\n" + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 400)))
+        path = tmp_path / f"r{trial}.csv"
+        path.write_bytes(body.encode("utf-8"))
+        try:
+            load(path, columnar=False)
+        except Exception as exc:  # the same refusal either way
+            with pytest.raises(type(exc)):
+                load(path, columnar=True)
+            continue
+        _same_sheet(path)
+
+
+def test_a_large_sheet_is_read_by_columns_and_checked_by_columns(tmp_path):
+    path = tmp_path / "big.csv"
+    lines = [HEADER + ",Text"] + [f"P{i},04{i:08d},Bondi,Hi there: your appointment at Bondi is confirmed"
+                                  for i in range(30_000)]
+    path.write_bytes("\n".join(lines).encode())
+    assert path.stat().st_size >= 2_000_000  # sheet.COLUMNAR_CSV_BYTES
+    from batchsms.api import check_sheet
+
+    report = check_sheet(path)
+    assert isinstance(report.sheet.rows, ColumnRows)
+    assert isinstance(report, ColumnarReport)
+    assert report.summary()["rows_read"] == 30_000
