@@ -519,6 +519,8 @@ def check(sheet: Sheet, options: CheckOptions, workers: int = 1, helpers: Helper
 
         if ((by_columns or len(sheet.rows) >= columnar.COLUMNAR_MIN_ROWS)
                 and columnar.supported(checker, options, selection.active, quiet)):
+            if helpers is not None:  # the check by columns needs no helper processes: free them (and their threads)
+                helpers.close()
             with gc_paused():
                 return columnar.check_columns(checker, options)
     with gc_paused():

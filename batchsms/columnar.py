@@ -124,6 +124,7 @@ class ColumnarReport(Report):
         self.to_label_batch = "To"  # ... and as the rules across rows name it
         self.text_label = checker.text_label
         self._results: list[RowResult] | None = None
+        self._signatures: list | None = None
 
     # ------------------------------------------------------------------ per row
     def to_of(self, index: int) -> str | None:
@@ -207,6 +208,30 @@ class ColumnarReport(Report):
             f"message {int(self.leases[index])} to {self.to_of(index)} from a leased (blank) sender; the API allows "
             f"{MAX_LEASES_PER_RECIPIENT} at once: set a From for these rows, or send them later",
         )
+
+    def signatures(self) -> list[tuple[tuple[tuple[str, str], ...], int, int]]:
+        """(the (severity, code) pairs of a row's issues, in order; rows that have them; of those, valid rows),
+        for every distinct list of pairs in the order it first appears: what the summary and the preview count,
+        without making every Issue."""
+        if self._signatures is not None:
+            return self._signatures
+        rows = np.flatnonzero(self.flagged())
+        special = np.zeros(self.count, dtype=bool)
+        special[list(self.special)] = True
+        size = len(self.messages.texts) + 1
+        key = ((self.verdict[rows].astype(np.int64) + 1) * size + (self.message[rows] + 1)) * 16 \
+            + self.across[rows].astype(np.int64) * 2 + (self.leases[rows] > 0)
+        key = np.where(special[rows], -1 - rows, key)  # a row checked row by row is its own
+        distinct, first, inverse, counts = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
+        valid = np.bincount(inverse.reshape(-1), weights=self.status[rows] == VALID, minlength=len(distinct))
+        found = []
+        for k in np.argsort(first, kind="stable").tolist():
+            index = int(rows[first[k]])
+            pairs = tuple((i.severity, i.code) for i in self.issues_of(index))
+            if pairs:
+                found.append((pairs, int(counts[k]), int(valid[k])))
+        self._signatures = found
+        return found
 
     def flagged(self) -> np.ndarray:
         """Whether each row has issues (worked out from the shared verdicts, then the rows that differ)."""
@@ -305,35 +330,41 @@ class ColumnarReport(Report):
 
     def _write_csv(self, path: Path) -> None:
         from . import tables
+        from .report import ISSUE_COLUMNS
+
+        tables.write_csv_lines(path, ISSUE_COLUMNS, self._report_chunks(), chunked=True)
+
+    def _report_chunks(self, size: int = 65536) -> Iterator[list[str]]:
+        """The report's CSV lines, ``size`` issues at a time, as Issue.csv_cells and write_table make them."""
+        from . import tables
         from .cells import csv_safe
-        from .report import ISSUE_COLUMNS, _safe_label, clip
+        from .report import _safe_label, clip
+
+        inert: dict[str, str] = {}
+
+        def safe(value: str) -> str:
+            found = inert.get(value)
+            if found is None:
+                found = csv_safe(value) if tables.changes(value) else value
+                if len(inert) > 200_000:
+                    inert.clear()
+                inert[value] = found
+            return found
 
         rows, labels, values, severities, codes, messages = [], [], [], [], [], []
         for _, issues in self.issue_rows():
             for i in issues:
                 rows.append(str(i.row))
-                labels.append(i.column)
-                values.append(i.value)
-                severities.append(i.severity)
+                labels.append(_safe_label(clip(i.column)))
+                values.append(safe(clip(i.value)))
+                severities.append(str.__str__(i.severity))
                 codes.append(i.code)
-                messages.append(i.message)
-        inert: dict[str, str] = {}
-        safe_values = []
-        for value in map(clip, values):
-            found = inert.get(value)
-            if found is None:
-                found = inert[value] = csv_safe(value) if tables.changes(value) else value
-            safe_values.append(found)
-        made: dict[str, str] = {}
-        safe_messages = []
-        for message in messages:
-            found = made.get(message)
-            if found is None:
-                found = made[message] = csv_safe(message) if tables.changes(message) else message
-            safe_messages.append(found)
-        columns = [rows, [_safe_label(clip(c)) for c in labels], safe_values,
-                   [str.__str__(s) for s in severities], codes, safe_messages]
-        tables.write_csv_lines(path, ISSUE_COLUMNS, tables.safe_csv_lines(columns))
+                messages.append(safe(i.message))
+            if len(rows) >= size:
+                yield tables.safe_csv_lines([rows, labels, values, severities, codes, messages])
+                rows, labels, values, severities, codes, messages = [], [], [], [], [], []
+        if rows:
+            yield tables.safe_csv_lines([rows, labels, values, severities, codes, messages])
 
     def summary(self, top: int = 5) -> dict:
         if self._results is not None:
@@ -365,10 +396,11 @@ class ColumnarReport(Report):
         warned = 0
         problems: Counter[tuple[str, str]] = Counter()
         warning = Severity.WARNING
-        for index, issues in self.issue_rows():
-            problems.update((i.severity, i.code) for i in issues)
-            if valid[index] and any(i.severity == warning for i in issues):
-                warned += 1
+        for pairs, rows, valid_rows in self.signatures():  # in the order they first appear, as rows are read
+            for pair in pairs:
+                problems[pair] += rows
+            if valid_rows and any(severity == warning for severity, _ in pairs):
+                warned += valid_rows
         return {
             "rows_read": self.count,
             "rows_valid": gsm7 + ucs2,

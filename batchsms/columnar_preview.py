@@ -16,7 +16,11 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
 import re
+import shutil
+import signal
+import threading
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -40,21 +44,31 @@ if TYPE_CHECKING:
 _NOT_DIGIT = re.compile(r"\D")
 
 
+#: Will text labels kept from the figures for the file (a row's label is ~60 bytes): beyond this many valid
+#: rows they are made again, a block at a time, when the file is written.
+KEEP_LABELS = 2_000_000
+
+
 def build(preview: Preview) -> None:
     """Fill ``preview``'s figures from its ColumnarReport (as Preview.build does from RowResults)."""
     from .preview import DOMINANT_SHARE, Sample
 
     report: ColumnarReport = preview.report  # type: ignore[assignment]
+    preview.by_columns = True
     prices = preview.prices
     per_code: Counter = Counter()
-    signatures: Counter = Counter(tuple((i.severity, i.code) for i in issues) for _, issues in report.issue_rows())
-    for signature, rows in signatures.items():  # in order of first appearance, as the row-by-row Counter fills
+    for signature, rows, _ in report.signatures():  # in order of first appearance, as the row-by-row Counter fills
         for pair in {pair for pair in signature}:
             per_code[pair] += rows
     valid = np.flatnonzero(report.status == VALID)
     labeller = _Labeller(report)
-    preview.labels, groups = labeller.run(valid)
-    preview.label_plain = labeller.plain
+    if len(valid) <= KEEP_LABELS:
+        preview.labels, groups = labeller.run(valid)
+        preview.label_plain = labeller.plain
+    else:  # too many to hold: their (region, kind) now, the labels again a block at a time as they are written
+        groups = np.zeros(len(valid), dtype=np.int64)
+        for lo in range(0, len(valid), BLOCK):
+            groups[lo:lo + BLOCK] = labeller.run(valid[lo:lo + BLOCK])[1]
     preview.label_kinds = labeller.kinds
     preview.label_groups = groups
     # recipients, in the order they first appear among the rows, as the row-by-row Counter has them
@@ -101,7 +115,8 @@ def build(preview: Preview) -> None:
         row = report.sheet.row_numbers[index]
         if any(s.row == row for s in preview.samples):
             continue
-        preview.samples.append(Sample(why, row, preview.labels[at], report.text(index) or "",
+        label = preview.labels[at] if preview.labels is not None else describe(report.to_of(index)).label
+        preview.samples.append(Sample(why, row, label, report.text(index) or "",
                                       report.segments_of(index).parts))
     if per_code:
         (severity, code), rows = per_code.most_common(1)[0]
@@ -346,7 +361,8 @@ def write_csv(preview: Preview, path: Path, header: list[str], width: int, colum
             state[index] = f"skipped ({reason})" if reason else "skipped"
     values["Status"] = state
     will = np.full(count, "", dtype=object)
-    will[valid_rows] = preview.labels.strings()
+    labels = preview.labels if preview.labels is not None else _Labeller(report).run(valid_rows)[0]
+    will[valid_rows] = labels.strings()
     if "Cost" in columns:
         prices = preview.prices
         parts = _per_row(report, valid_rows, lambda counted, text: counted.parts)
@@ -442,6 +458,7 @@ def _plain_field(label: str) -> bool:
 
 # --------------------------------------------------------------------------- the CSV file, from the sheet's own bytes
 
+_ZERO_DIGITS = bytes.maketrans(b"123456789", b"000000000")
 #: Rows made into bytes at once (the lines of a block are held, not the whole file's).
 BLOCK = 131072
 
@@ -470,12 +487,16 @@ def _write_from_file(preview: Preview, path: Path, header: list[str], width: int
     numbers = np.asarray(list(sheet.row_numbers) if not hasattr(sheet.row_numbers, "values")
                          else sheet.row_numbers.values, dtype=np.int64)
     if isinstance(rows, StreamedRows):
-        blocks = rows.streamed.line_blocks(numbers, BLOCK)
+        def blocks_of(start: int, stop: int):
+            return rows.streamed.line_blocks(numbers[start:stop], BLOCK)
     else:
         body = rows.source.body
         body = body.replace(b"\r\n", b"\n") if b"\r" in body else body
         lines = body.split(b"\n")
-        blocks = ([lines[n - 1] for n in numbers[lo:lo + BLOCK].tolist()] for lo in range(0, count, BLOCK))
+
+        def blocks_of(start: int, stop: int):
+            return ([lines[n - 1] for n in numbers[lo:min(stop, lo + BLOCK)].tolist()]
+                    for lo in range(start, stop, BLOCK))
     flagged = report.flagged()
     states = ["ready", "warning", "error", "skipped"] + sorted({f"skipped ({r})" for r in SKIP_REASONS.values()})
     state = np.where(status == VALID, 0, np.where(status == 1, 2, 3)).astype(np.int64)
@@ -532,26 +553,47 @@ def _write_from_file(preview: Preview, path: Path, header: list[str], width: int
     writer.writerows(tables._inert_rows(_preamble(sheet), quoted, False))
     writer.writerows(tables._inert_rows([header], quoted, False))
     changes = tables.changes
+    relabel = _Labeller(report)
+    shapes: dict[bytes, bool] = {}
+    alike_fields: dict[tuple[int, int], tuple[bytes, bool, str]] = {}
+    across, leases = report.across, report.leases
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
             fh.write(codecs.BOM_UTF8 + head.getvalue().encode("utf-8"))
-            lo = 0
-            for own in blocks:
-                hi = lo + len(own)
-                odd = np.zeros(hi - lo, dtype=bool)
-                # a cell csv_safe may change holds one of = @ + - tab: only those lines' cells are asked
-                joined = b"\n".join(own)
-                hits = np.flatnonzero(table[np.frombuffer(joined, dtype=np.uint8)])
-                if len(hits):
-                    breaks = np.flatnonzero(np.frombuffer(joined, dtype=np.uint8) == 10)
-                    for k in np.unique(np.searchsorted(breaks, hits)).tolist():
-                        if any(changes(c) for c in own[k].decode("utf-8").split(delimiter)):
-                            odd[k] = True
-                problems = [b""] * (hi - lo)
-                states_here = state[lo:hi].copy()
-                for k in np.flatnonzero(flagged[lo:hi]).tolist():
-                    index = lo + k
+            _in_two(fh, tmp, count, emit)
+
+    def emit(fh, start: int, stop: int) -> None:
+        """Write the lines of rows ``start`` to ``stop`` (block by block) to ``fh``."""
+        lo = start
+        for own in blocks_of(start, stop):
+            hi = lo + len(own)
+            odd = np.zeros(hi - lo, dtype=bool)
+            # a cell csv_safe may change holds one of = @ + - tab: only those lines' cells are asked
+            joined = b"\n".join(own)
+            hits = np.flatnonzero(table[np.frombuffer(joined, dtype=np.uint8)])
+            if len(hits):
+                breaks = np.flatnonzero(np.frombuffer(joined, dtype=np.uint8) == 10)
+                for k in np.unique(np.searchsorted(breaks, hits)).tolist():
+                    # csv_safe reads every digit alike: lines alike but for their digits get the same answer
+                    shape = own[k].translate(_ZERO_DIGITS)
+                    verdict = shapes.get(shape)
+                    if verdict is None:
+                        verdict = any(changes(c) for c in own[k].decode("utf-8").split(delimiter))
+                        if len(shapes) > 200_000:
+                            shapes.clear()
+                        shapes[shape] = verdict
+                    odd[k] = verdict
+            problems = [b""] * (hi - lo)
+            states_here = state[lo:hi].copy()
+            for k in np.flatnonzero(flagged[lo:hi]).tolist():
+                index = lo + k
+                # a row whose issues are its cells' alone reads like every row of the same cells' verdicts
+                alike = (not across[index] and not leases[index] and index not in report.special
+                         and index not in report.overrides)
+                key = (int(report.verdict[index]), int(report.message[index])) if alike else None
+                found = alike_fields.get(key) if alike else None
+                if found is None:
                     issues = report.issues_of(index)
                     if not issues:
                         continue
@@ -559,51 +601,105 @@ def _write_from_file(preview: Preview, path: Path, header: list[str], width: int
                     found = fields_of.get(text)
                     if found is None:
                         field, changed = csv_field(text, delimiter)
-                        found = fields_of[text] = (field.encode("utf-8"), changed)
                         if len(fields_of) > 100_000:
                             fields_of.clear()
-                    problems[k] = found[0]
-                    odd[k] |= found[1]
-                    if status[index] == VALID:
-                        states_here[k] = 1
-                    elif status[index] == 2:
-                        reason = next((SKIP_REASONS[i.code] for i in issues if i.code in SKIP_REASONS), "")
-                        if reason:
-                            states_here[k] = states.index(f"skipped ({reason})")
-                combo = ((report.message[lo:hi].astype(np.int64) + 1) * len(states) + states_here) * len(costs) \
-                    + cost_id[lo:hi]
-                kinds, at = np.unique(combo, return_inverse=True)
-                made_middles = [middle(key) for key in kinds.tolist()]
-                mids = [m for m, _ in made_middles]
-                for j, (_, changed) in enumerate(made_middles):
-                    if changed:
-                        odd[at.reshape(-1) == j] = True
-                mid = [mids[j] for j in at.reshape(-1).tolist()]
-                will = [b""] * (hi - lo)
-                for k in np.flatnonzero(valid_at[lo:hi] >= 0).tolist():
-                    at_valid = int(valid_at[lo + k])
-                    if plain is not None and not plain[at_valid]:
-                        field, changed = csv_field(preview.labels[at_valid], delimiter)
-                        will[k] = field.encode("utf-8")
-                        odd[k] |= changed
-                    else:
-                        will[k] = preview.labels.encoded[at_valid]
-                for index in report.special:
-                    if lo <= index < hi:
-                        odd[index - lo] = True
-                pads = [sep * (width - 1 - c) for c in map(bytes.count, own, [sep] * (hi - lo))]
-                count_here = hi - lo
-                block = list(map(b"".join, zip(own, pads, [sep] * count_here, will, [sep] * count_here, mid,
-                                               [sep] * count_here, problems, strict=True)))
-                for k in np.flatnonzero(odd).tolist():
-                    cells = own[k].decode("utf-8").split(delimiter)
-                    block[k] = _odd_line(preview, lo + k, width, columns, cells).encode("utf-8")
-                for k in np.flatnonzero(gaps[lo:hi]).tolist():
-                    block[k] = b"\r\n" * int(gaps[lo + k]) + block[k]
-                fh.write(b"\r\n".join(block) + b"\r\n")
-                lo = hi
+                        found = fields_of[text] = (field.encode("utf-8"), changed)
+                    reason = next((SKIP_REASONS[i.code] for i in issues if i.code in SKIP_REASONS), "")
+                    found = (found[0], found[1], reason)
+                    if alike:
+                        alike_fields[key] = found
+                problems[k] = found[0]
+                if found[1]:
+                    odd[k] = True
+                if status[index] == VALID:
+                    states_here[k] = 1
+                elif status[index] == 2 and found[2]:
+                    states_here[k] = states.index(f"skipped ({found[2]})")
+            combo = ((report.message[lo:hi].astype(np.int64) + 1) * len(states) + states_here) * len(costs) \
+                + cost_id[lo:hi]
+            kinds, at = np.unique(combo, return_inverse=True)
+            made_middles = [middle(key) for key in kinds.tolist()]
+            mids = [m for m, _ in made_middles]
+            for j, (_, changed) in enumerate(made_middles):
+                if changed:
+                    odd[at.reshape(-1) == j] = True
+            mid = [mids[j] for j in at.reshape(-1).tolist()]
+            will = np.full(hi - lo, b"", dtype=object)
+            here = np.flatnonzero(valid_at[lo:hi] >= 0)
+            if len(here):
+                if preview.labels is not None:
+                    first = int(valid_at[lo + here[0]])
+                    labels, flags = preview.labels, plain[first:first + len(here)]
+                    will[here] = labels.encoded[first:first + len(here)]
+                else:
+                    labels, _ = relabel.run(here + lo)
+                    first, flags = 0, relabel.plain
+                    will[here] = labels.encoded
+                for n in np.flatnonzero(~flags).tolist():
+                    field, changed = csv_field(labels[first + n], delimiter)
+                    will[here[n]] = field.encode("utf-8")
+                    odd[here[n]] |= changed
+            for index in report.special:
+                if lo <= index < hi:
+                    odd[index - lo] = True
+            count_here = hi - lo
+            seps = [sep] * count_here
+            cells = np.fromiter(map(bytes.count, own, seps), dtype=np.int64, count=count_here)
+            short = np.flatnonzero(cells != width - 1)
+            if len(short):  # a line with fewer cells than the preview's width: delimiters pad it
+                own = list(own)
+                for k in short.tolist():
+                    own[k] += sep * (width - 1 - int(cells[k]))
+            block = list(map(b"".join, zip(own, seps, will, seps, mid, seps, problems, strict=True)))
+            for k in np.flatnonzero(odd).tolist():
+                cells = own[k].decode("utf-8").split(delimiter)
+                block[k] = _odd_line(preview, lo + k, width, columns, cells).encode("utf-8")
+            for k in np.flatnonzero(gaps[lo:hi]).tolist():
+                block[k] = b"\r\n" * int(gaps[lo + k]) + block[k]
+            fh.write(b"\r\n".join(block) + b"\r\n")
+            lo = hi
 
     tables._atomically(Path(path), None, write)
+
+
+#: Rows from which the preview is written by two processes (this one and a fork writing the second half).
+PARALLEL_ROWS = 200_000
+
+
+def _in_two(fh, tmp: Path, count: int, emit) -> None:
+    """``emit(fh, 0, count)``, the second half written by a forked copy of this process to a file of its own
+    and appended. On this 2-core machine it saves 10-20% of the preview (the copy's first touches of the
+    shared pages cost it time). Where fork is missing, another thread runs, the sheet is small or the
+    copy fails, this process writes it all (the same bytes)."""
+    half = (count // 2 // BLOCK) * BLOCK
+    # a fork copies one thread: only when this process has no other (whose locks the copy could inherit held)
+    if count < PARALLEL_ROWS or not hasattr(os, "fork") or half == 0 or threading.active_count() > 1:
+        emit(fh, 0, count)
+        return
+    part = tmp.with_name(tmp.name + ".half")
+    pid = os.fork()
+    if pid == 0:  # the copy: write the second half, and leave without running anything of the parent's
+        code = 1
+        try:
+            with open(part, "wb") as out:
+                emit(out, half, count)
+            code = 0
+        finally:
+            os._exit(code)
+    try:
+        emit(fh, 0, half)
+        _, status = os.waitpid(pid, 0)
+        pid = 0
+        if os.waitstatus_to_exitcode(status) == 0:
+            with open(part, "rb") as written:
+                shutil.copyfileobj(written, fh, 16 * 2**20)
+        else:  # pragma: no cover - the copy failed: write its half here
+            emit(fh, half, count)
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
+        part.unlink(missing_ok=True)
 
 
 def _odd_line(preview: Preview, index: int, width: int, columns: list[str], cells: list[str]) -> str:

@@ -80,6 +80,7 @@ class Preview:
     label_groups: object = field(default=None, repr=False)
     label_kinds: list = field(default_factory=list, repr=False)
     label_plain: object = field(default=None, repr=False)  # per valid row: its label is a CSV field as it is
+    by_columns: bool = False  # built from a ColumnarReport's columns (dialled stays empty)
 
     @classmethod
     def build(cls, report: Report, zone: ZoneInfo, prices: Prices | None = None) -> Preview:
@@ -138,7 +139,7 @@ class Preview:
 
     def region_of(self, row: int) -> str | None:
         """The country of the row's recipient (Excel row number), as the preview describes it."""
-        if self.labels is not None:  # a check by columns: described on demand
+        if self.by_columns:  # built by columns: described now
             index = self.report.sheet.row_numbers.index(row) if row in self.report.sheet.row_numbers else None
             to = self.report.to_of(index) if index is not None else None  # type: ignore[attr-defined]
             return describe(to).region if to else None
@@ -208,7 +209,8 @@ class Preview:
         taken = set(sheet.header)
         header += [c if c not in taken else f"batchsms {c}" for c in columns]
         status_column = len(header) - 2
-        if (self.labels is not None and path.suffix.lower() not in (".xlsx", ".xlsm") and sheet.values is None):
+        if (self.by_columns and self.report.built is None and path.suffix.lower() not in (".xlsx", ".xlsm")
+                and sheet.values is None):
             from . import columnar_preview
 
             with gc_paused():

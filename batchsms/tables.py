@@ -441,10 +441,12 @@ def csv_lines(columns: Sequence[Sequence[str] | CsvColumn], delimiter: str = ","
     return lines
 
 
-def write_csv_lines(path: str | Path, header: Sequence[Cell], lines: Iterable[str], delimiter: str = ",",
-                    preamble: Sequence[Row] = (), mode: int | None = None) -> None:
+def write_csv_lines(path: str | Path, header: Sequence[Cell], lines: Iterable[str] | Iterable[list[str]],
+                    delimiter: str = ",", preamble: Sequence[Row] = (), mode: int | None = None,
+                    chunked: bool = False) -> None:
     """A CSV file as :func:`write_table` writes it (UTF-8 with a BOM, atomically), its header and
-    ``preamble`` written here and its rows given as lines (:func:`csv_lines`; "" is an empty row)."""
+    ``preamble`` written here and its rows given as lines (:func:`csv_lines`; "" is an empty row),
+    or with ``chunked`` as lists of lines made a chunk at a time (the file's memory is a chunk's)."""
 
     def write(tmp: Path) -> None:
         head = io.StringIO(newline="")
@@ -452,11 +454,16 @@ def write_csv_lines(path: str | Path, header: Sequence[Cell], lines: Iterable[st
         quoted = csv.writer(head, delimiter=delimiter, quoting=csv.QUOTE_ALL)
         writer.writerows(_inert_rows(preamble, quoted, False))
         writer.writerows(_inert_rows([header], quoted, False))
-        rows = lines if isinstance(lines, list) else list(lines)
+        if chunked:
+            chunks: Iterable[list[str]] = lines  # type: ignore[assignment]
+        else:
+            rows = lines if isinstance(lines, list) else list(lines)
+            chunks = (rows[start:start + 65536] for start in range(0, len(rows), 65536))  # type: ignore[misc]
         with open(tmp, "wb") as fh:
             fh.write(codecs.BOM_UTF8 + head.getvalue().encode("utf-8"))
-            for start in range(0, len(rows), 65536):
-                fh.write(("\r\n".join(rows[start:start + 65536]) + "\r\n").encode("utf-8"))
+            for chunk in chunks:
+                if chunk:
+                    fh.write(("\r\n".join(chunk) + "\r\n").encode("utf-8"))
 
     _atomically(Path(path), mode, write)
 

@@ -29,9 +29,14 @@ CLINICS = ["Bondi Dental", "Parramatta Dental", "Newtown Dental", "Manly Dental"
 
 
 def contact_rows(n: int, seed: int = 42, *, invalid: float = 0.10, ucs2: float = 0.20, dupes: float = 0.02):
-    """n realistic rows: mixed national/international formats, ~10% invalid, ~20% UCS-2, some duplicates."""
+    """n realistic rows: mixed national/international formats, ~10% invalid, ~20% UCS-2, some duplicates.
+
+    A duplicate repeats one of the last 1,000 numbers (as a re-exported list does), so every size of
+    sheet has the same share of duplicates, repeats and lease-limit errors: rows/s compare across sizes.
+    """
     rng = random.Random(seed)
     recent: list[str] = []
+    slot = 0
     for i in range(n):
         r = rng.random()
         if r < dupes and recent:
@@ -46,6 +51,9 @@ def contact_rows(n: int, seed: int = 42, *, invalid: float = 0.10, ucs2: float =
                       f"61{digits}", f"0{digits}")[form]
             if len(recent) < 1000:
                 recent.append(mobile)
+            else:  # the last 1,000 numbers
+                recent[slot] = mobile
+                slot = (slot + 1) % 1000
         first = rng.choice(UCS2_FIRST) if rng.random() < ucs2 else rng.choice(FIRST)
         yield [first, rng.choice(LAST), mobile, rng.choice(CLINICS), f"c{i}"]
 
@@ -53,7 +61,7 @@ def contact_rows(n: int, seed: int = 42, *, invalid: float = 0.10, ucs2: float =
 def write_contacts_csv(n: int, seed: int = 42) -> Path:
     """The CSV for n rows, made once and kept in benchmarks/data/."""
     DATA.mkdir(exist_ok=True)
-    path = DATA / f"contacts_{n}_{seed}.csv"
+    path = DATA / f"contacts_{n}_{seed}_v2.csv"  # v2: duplicates among the last 1,000 numbers (issue #13)
     if not path.exists():
         tmp = path.with_suffix(".tmp")
         with open(tmp, "w", newline="", encoding="utf-8") as fh:

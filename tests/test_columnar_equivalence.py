@@ -166,7 +166,14 @@ def test_the_generated_sheet_is_read_by_columns_and_has_every_problem(sheets):
 
 
 def test_template_rows_equal(sheets, tmp_path):
-    _compare(sheets["plain"], "plain", tmp_path)
+    report = _compare(sheets["plain"], "plain", tmp_path)
+    rows = check(load(sheets["plain"], columnar=False, delimiter=","), _options(report.sheet, "plain"),
+                 by_columns=False)
+    zone = ZoneInfo("Australia/Sydney")
+    Preview.build(check(report.sheet, _options(report.sheet, "plain"), by_columns=True), zone).write(
+        tmp_path / "c.preview.xlsx")  # a workbook preview of a check by columns: from its RowResults
+    Preview.build(rows, zone).write(tmp_path / "r.preview.xlsx")
+    assert (tmp_path / "c.preview.xlsx").read_bytes() == (tmp_path / "r.preview.xlsx").read_bytes()
 
 
 def test_text_column_with_prices_dedupe_and_opt_outs_equal(sheets, tmp_path):
@@ -197,13 +204,15 @@ def test_quoted_sheet_read_by_csv_equal(sheets, tmp_path):
 
 @pytest.fixture
 def small_pieces(monkeypatch):
-    """Sheets stream as if too big to hold, in small pieces, chunks and blocks (their boundaries fall anywhere)."""
+    """Sheets stream as if too big to hold, in small pieces, chunks and blocks (their boundaries fall anywhere),
+    and their previews are written by two processes."""
     from batchsms import columnar, columnar_preview, sheet
 
     monkeypatch.setattr(sheet, "STREAM_BYTES", 1)
     monkeypatch.setattr(sheet, "PIECE_BYTES", 4099)
     monkeypatch.setattr(columnar, "CHUNK_ROWS", 1009)
     monkeypatch.setattr(columnar_preview, "BLOCK", 997)
+    monkeypatch.setattr(columnar_preview, "PARALLEL_ROWS", 1000)  # the preview's second half by a fork
 
 
 @pytest.mark.parametrize("name,kind", [("plain", "plain"), ("country", "plain"), ("small", "text")])
