@@ -629,11 +629,11 @@ def sandbox(host, port, account_sid, auth_token, faults, latency, max_batch, rat
         server.start()
     except OSError as exc:
         fail(f"{host}:{port}: cannot listen ({exc}); choose another --port")
-    click.echo(f"Sandbox API on {server.url} (account {account_sid}; token as given by --auth-token). "
-               "Ctrl-C to stop.")
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, or kill from a script or a service manager
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, lambda *_: stop.set())  # before the URL is shown: a script may stop it at once
+    click.echo(f"Sandbox API on {server.url} (account {account_sid}; token as given by --auth-token). "
+               "Ctrl-C to stop.")
     try:
         while not stop.wait(0.5):
             pass
