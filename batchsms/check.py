@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from .parallel import Helpers
 
 MAX_LEASES_PER_RECIPIENT = 5
+#: Sheets with at least this many rows are checked by columns where that covers the run (batchsms.columnar):
+#: below it the row-by-row path is as quick, and needs no numpy.
+COLUMNAR_MIN_ROWS = 20_000
 #: For the per-row loops: reading an Enum member off its class costs ~70 ns on Python 3.11, a global ~15.
 _VALID, _INVALID, _SKIPPED = Status.VALID, Status.INVALID, Status.SKIPPED
 
@@ -514,13 +517,12 @@ def check(sheet: Sheet, options: CheckOptions, workers: int = 1, helpers: Helper
                              skip_empty=options.skip_empty, locale=options.locale, country=options.country)
     if by_columns is None and os.environ.get("BATCHSMS_CHECK") in ("rows", "columns"):
         by_columns = os.environ["BATCHSMS_CHECK"] == "columns"
-    if by_columns is not False:
-        from . import columnar
+    if by_columns or (by_columns is None and len(sheet.rows) >= COLUMNAR_MIN_ROWS):
+        from . import columnar  # numpy and pandas: imported only for a sheet this big
 
-        if ((by_columns or len(sheet.rows) >= columnar.COLUMNAR_MIN_ROWS)
-                and columnar.supported(checker, options, selection.active, quiet)):
-            if helpers is not None:  # the check by columns needs no helper processes: free them (and their threads)
-                helpers.close()
+        if columnar.supported(checker, options, selection.active, quiet):
+            if helpers is not None:  # the check by columns needs no helper processes: let them go
+                helpers.close(wait=False)
             with gc_paused():
                 return columnar.check_columns(checker, options)
     with gc_paused():

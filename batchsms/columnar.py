@@ -5,7 +5,8 @@ row (benchmarks/NOTES.md). Here a row is a few entries in arrays: its status, it
 as a compact key, the id of its message among the sheet's distinct messages. Work is done
 once per *distinct* value (a sheet of a million rows has a few hundred distinct messages)
 or over whole columns in numpy (the phone numbers, :mod:`batchsms.phonecols`), and Issue
-objects exist only for the rows that have a problem.
+objects are made when they are read, from those shared verdicts. A CSV file too big to hold
+(``sheet.Streamed``) is checked 500,000 rows at a time into the same arrays.
 
 What it covers, and what it leaves to the row-by-row path (:func:`supported`): a sheet whose
 messages are a recipient (To), an ExternalId and a text (a template or a Text column), with
@@ -48,9 +49,9 @@ from .template import MissingVariable, RenderError
 if TYPE_CHECKING:
     from .check import CheckOptions, RowChecker
 
-#: Sheets with at least this many rows are checked by columns (below it the row-by-row path is as
-#: quick, and needs no numpy).
-COLUMNAR_MIN_ROWS = 20_000
+#: Rows from which the distinct cells of a column are found by pandas.factorize (the reader of so big a
+#: sheet imported pandas already) rather than a dict.
+FACTORIZE_ROWS = 300_000
 #: Row states in the arrays (int8), and back.
 VALID, INVALID, SKIPPED = 0, 1, 2
 STATUSES = (Status.VALID, Status.INVALID, Status.SKIPPED)
@@ -295,8 +296,36 @@ class ColumnarReport(Report):
     @property  # type: ignore[override]
     def results(self) -> list[RowResult]:
         if self._results is None:
-            self._results = [self.result(i) for i in range(self.count)]
+            self._results = self._build()
         return self._results
+
+    def _build(self) -> list[RowResult]:
+        """Every row's RowResult, as :meth:`result` makes it, reading the arrays once as Python values."""
+        flagged = self.flagged().tolist()
+        status, keys, messages = self.status.tolist(), self.keys.tolist(), self.message.tolist()
+        texts, segments = self.messages.texts, self.messages.segments
+        numbers = self.sheet.row_numbers
+        external = self.external
+        with_external = external is None and any(s.field == F.EXTERNAL_ID for s in self.checker.sources)
+        built = []
+        for index in range(self.count):
+            if index in self.special or keys[index] < NO_KEY:
+                built.append(self.result(index))
+                continue
+            key, message = keys[index], messages[index]
+            to = f"+{key}" if key >= 0 else None
+            text = texts[message] if message >= 0 else None
+            body = None
+            if status[index] == VALID:
+                body = {F.TO: to}
+                given = external[index] if external is not None else (self._external(index) if with_external else "")
+                if given:
+                    body[F.EXTERNAL_ID] = given
+                body[F.TEXT] = text
+            built.append(RowResult(index, numbers[index], STATUSES[status[index]], body,
+                                   segments[message] if message >= 0 else None,
+                                   self.issues_of(index) if flagged[index] else [], to, text))
+        return built
 
     # ------------------------------------------------------------------ the Report interface
     def issue_rows(self) -> Iterator[tuple[int, list[Issue]]]:
@@ -644,7 +673,17 @@ def _texts(report: ColumnarReport, checker: RowChecker, columns, special: np.nda
 
 
 def _distinct_rows(columns, indexes: list[int], count: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the id of its combination of the cells in ``indexes``; and the first row of each id."""
+    """Per row, the id of its combination of the cells in ``indexes``; and the first row of each id.
+
+    Numbered in order of first appearance: with a dict below :data:`FACTORIZE_ROWS` rows (importing
+    pandas would cost more), with pandas' hash tables (factorize) from there on.
+    """
+    if count < FACTORIZE_ROWS:
+        table: dict[tuple, int] = {}
+        keys = zip(*(columns(j) for j in indexes), strict=True)
+        ids = np.fromiter((table.setdefault(key, len(table)) for key in keys), dtype=np.int64, count=count)
+        seen = np.maximum.accumulate(ids) if count else ids
+        return ids, np.flatnonzero(np.concatenate(([True], seen[1:] > seen[:-1]))) if count else ids
     import pandas as pd
 
     combined = np.zeros(count, dtype=np.int64)

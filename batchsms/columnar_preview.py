@@ -323,8 +323,6 @@ def write_csv(preview: Preview, path: Path, header: list[str], width: int, colum
     The columns the check made (Message, Characters, Segments, Encoding, Sends at, Cost, Status)
     hold a few distinct values each: each is made a CSV field once (:class:`tables.CsvColumn`).
     """
-    import pandas as pd
-
     from .preview import SKIP_REASONS, _preamble
 
     report: ColumnarReport = preview.report  # type: ignore[assignment]
@@ -332,6 +330,8 @@ def write_csv(preview: Preview, path: Path, header: list[str], width: int, colum
     if getattr(sheet.rows, "source", None) is not None or getattr(sheet.rows, "streamed", None) is not None:
         _write_from_file(preview, path, header, width, columns)
         return
+    import pandas as pd
+
     count = report.count
     delimiter = sheet.delimiter or ","
     status = report.status

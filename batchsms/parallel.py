@@ -12,6 +12,7 @@ from __future__ import annotations
 import marshal
 import multiprocessing
 import os
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
@@ -74,18 +75,47 @@ class Helpers:
     Started before the sheet is loaded, so that their start-up (a fork server, a
     fresh interpreter importing batchsms) overlaps the loading instead of delaying
     the check: measured here, a helper started on demand began checking 1.8 s late.
+    Starting the fork server itself holds its caller ~0.3 s, so that is done by a
+    thread: a check by columns, which needs no helpers, does not wait for them.
     """
 
     def __init__(self, count: int) -> None:
+        self.count = count
+        self._pool: ProcessPoolExecutor | None = None
+        self._closing: bool | None = None  # set by close() before the pool exists: shut it down once made
+        self._lock = threading.Lock()
+        self._starter = threading.Thread(target=self._start, name="batchsms-helpers", daemon=True)
+        self._starter.start()
+
+    def _start(self) -> None:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["batchsms.parallel"])
-        self.count = count
-        self.pool = ProcessPoolExecutor(count, mp_context=context)
-        for _ in range(count):  # a first task makes the pool start its processes now
-            self.pool.submit(_warm_up)
+        pool = ProcessPoolExecutor(self.count, mp_context=context)
+        for _ in range(self.count):  # a first task makes the pool start its processes now
+            pool.submit(_warm_up)
+        with self._lock:
+            self._pool = pool
+            closing = self._closing
+        if closing is not None:
+            pool.shutdown(wait=closing, cancel_futures=True)
 
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+    @property
+    def pool(self) -> ProcessPoolExecutor:
+        """The pool, once the thread starting it is done."""
+        self._starter.join()
+        assert self._pool is not None
+        return self._pool
+
+    def close(self, wait: bool = True) -> None:
+        """Stop the helpers; ``wait=False`` returns at once (they finish starting and leave on their own)."""
+        with self._lock:
+            pool = self._pool
+            if pool is None:
+                self._closing = wait
+        if pool is not None:
+            pool.shutdown(wait=wait, cancel_futures=True)
+        elif wait:
+            self._starter.join()
 
     def __enter__(self) -> Helpers:
         return self

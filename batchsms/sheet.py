@@ -386,9 +386,10 @@ class CsvFile:
     columnar: Columnar | None = None
 
 
-#: CSV files at least this big are read by columns with pandas' C parser (about 40,000 rows; below
-#: that, importing pandas costs more than it saves).
+#: CSV files at least this big are read by columns (about 40,000 rows), with pandas' C parser from
+#: PANDAS_CSV_BYTES on (about 300,000 rows: below that, importing pandas costs more than it saves).
 COLUMNAR_CSV_BYTES = 2_000_000
+PANDAS_CSV_BYTES = 16_000_000
 
 
 def read_csv(path: Path, encoding: str | None, delimiter: str | None, columnar: bool | None = None) -> CsvFile:
@@ -422,10 +423,11 @@ class Columnar:
     holds the two readers to the same records over files made to tell them apart.
     """
 
-    def __init__(self, body: bytes, delimiter: str, head: list[list[str]]) -> None:
+    def __init__(self, body: bytes, delimiter: str, head: list[list[str]], text: str | None = None) -> None:
         self.body = body  # the file's bytes without its BOM
         self.delimiter = delimiter
         self.head = head  # the first records, read by csv.reader
+        self.text = text  # the decoded text, kept for a file small enough to split in Python (see read)
 
     @classmethod
     def of(cls, data: bytes, text: str, encoding: str, delim: str) -> Columnar | None:
@@ -443,11 +445,18 @@ class Columnar:
                 end = len(text)
                 break
         head = list(csv.reader(io.StringIO(text[:end], newline=""), delimiter=delim))
-        return cls(body, delim, head[:HEADER_SEARCH_ROWS])
+        return cls(body, delim, head[:HEADER_SEARCH_ROWS], text if len(data) < PANDAS_CSV_BYTES else None)
 
     def read(self, width: int) -> tuple[list[list[str]], np.ndarray | None]:
         """Every record's cells as columns (at least ``width`` of them, "" where a record is shorter), and
-        how many cells each record has when some record has more than ``width`` (else None)."""
+        how many cells each record has when some record has more than ``width`` (else None).
+
+        A file under :data:`PANDAS_CSV_BYTES` is split in Python (a line at the delimiter: what
+        both parsers do with such a file), which costs less than importing pandas; a bigger one is
+        read by pandas' C parser.
+        """
+        if self.text is not None:
+            return self._split(width)
         import pandas as pd
 
         try:
@@ -456,6 +465,23 @@ class Columnar:
             pass
         fields = self.fields()
         return self._frame(range(max(width, int(fields.max())))), fields
+
+    def _split(self, width: int) -> tuple[list[list[str]], np.ndarray | None]:
+        import numpy as np
+
+        text = self.text.replace("\r\n", "\n") if "\r" in self.text else self.text
+        lines = text.split("\n")
+        if text.endswith("\n"):
+            lines.pop()
+        records = [line.split(self.delimiter) if line else [] for line in lines]
+        fields = np.fromiter(map(len, records), dtype=np.int64, count=len(records))
+        widest = int(fields.max()) if len(records) else 0
+        size = max(width, widest, 1)
+        short = np.flatnonzero(fields < size)
+        for index in short.tolist():
+            records[index] = records[index] + [""] * (size - int(fields[index]))
+        columns = [list(column) for column in zip(*records, strict=True)] if records else [[] for _ in range(size)]
+        return columns, (fields if widest > width else None)
 
     def _frame(self, names: range) -> list[list[str]]:
         import pandas as pd

@@ -20,6 +20,16 @@ from batchsms.sheet import Columnar, ColumnRows, load
 HEADER = "Name,Mobile,Clinic"
 
 
+@pytest.fixture(params=["split", "pandas"], autouse=True)
+def reader(request, monkeypatch):
+    """Each test twice: small files split in Python, and as big files are read (pandas' C parser)."""
+    from batchsms import sheet
+
+    if request.param == "pandas":
+        monkeypatch.setattr(sheet, "PANDAS_CSV_BYTES", 0)
+    return request.param
+
+
 def _same_sheet(path, **kwargs) -> object:
     by_csv = load(path, columnar=False, **kwargs)
     by_columns = load(path, columnar=True, **kwargs)
