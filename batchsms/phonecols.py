@@ -39,12 +39,15 @@ from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, ValidationResult
 from . import _phonemeta
 from .phones import MOBILE_TYPES, PhoneBook
 
-try:  # Python 3.11+
+try:  # Python 3.11+: the regex parser's own reading of a pattern (private, like _phonemeta's names)
     from re import _constants as _sre
     from re import _parser as _sre_parse
 except ImportError:  # pragma: no cover - Python 3.10
-    import sre_constants as _sre  # type: ignore[no-redef]
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
+    try:
+        import sre_constants as _sre  # type: ignore[no-redef]
+        import sre_parse as _sre_parse  # type: ignore[no-redef]
+    except ImportError:  # a Python without either: no pattern expands, every cell is left to the rules
+        _sre = _sre_parse = None  # type: ignore[assignment]
 
 ALL_DIGITS = 0x3FF  # a digit set as a 10-bit mask: every digit
 PAD = 10  # the digit matrix's filler beyond a number's end (matches no set)
@@ -136,9 +139,11 @@ def _repeat(body: list[tuple[int, ...]], lo: int, hi: int, greedy: bool, limit: 
 def expand(pattern: str, limit: int = MAX_DIGITS + 3) -> tuple[tuple[int, ...], ...] | None:
     """The sequences of digit sets ``pattern`` matches (each at most ``limit`` long), in the order
     Python's regex engine tries them; None for a pattern this does not model."""
+    if _sre_parse is None:  # pragma: no cover - see the import
+        return None
     try:
         return tuple(_items(_sre_parse.parse(pattern).data, limit))
-    except (Unsupported, RecursionError):
+    except (Unsupported, RecursionError, AttributeError, TypeError):
         return None
 
 

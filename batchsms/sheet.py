@@ -396,7 +396,7 @@ def read_csv(path: Path, encoding: str | None, delimiter: str | None, columnar: 
     """Read, decode and parse a CSV file (see ``decode`` and ``parse_csv``).
 
     ``columnar`` (None: for files of :data:`COLUMNAR_CSV_BYTES` and more) leaves the records to be
-    read by columns, where pandas reads them exactly as ``csv.reader`` does (:class:`Columnar`).
+    read by columns, where that reads them exactly as ``csv.reader`` does (:class:`Columnar`).
     """
     delim = check_delimiter(delimiter) if delimiter is not None else None
     if encoding is not None:
@@ -414,13 +414,14 @@ def read_csv(path: Path, encoding: str | None, delimiter: str | None, columnar: 
 
 
 class Columnar:
-    """A CSV file pandas' C parser reads exactly as ``csv.reader`` does, to be read by columns.
+    """A CSV file that a plain split reads exactly as ``csv.reader`` does, to be read by columns.
 
     Only the plainest files qualify, which are most large exports: UTF-8, no quote character at
     all (so no quoted cell, no cell over several lines, nothing for the quote checks to find), no
     NUL, line breaks that are ``\n`` or ``\r\n``, an ASCII delimiter. Then a record is a line
-    split at the delimiter, which is what both parsers do. ``tests/test_columnar_reader.py``
-    holds the two readers to the same records over files made to tell them apart.
+    split at the delimiter, which is what ``csv.reader``, pandas' C parser and ``str.split`` all
+    do. ``tests/test_columnar_reader.py`` holds both readings (:meth:`read`) to ``csv.reader``'s
+    records over files made to tell them apart.
     """
 
     def __init__(self, body: bytes, delimiter: str, head: list[list[str]], text: str | None = None) -> None:

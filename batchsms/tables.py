@@ -262,42 +262,6 @@ def csv_field(value: str, delimiter: str = ",") -> tuple[str, bool]:
     return _quoted(value, delimiter), changes(value)
 
 
-def changed_rows(values: Sequence[str]) -> np.ndarray:
-    """Whether :func:`cells.csv_safe` changes each value: the values holding a character it looks for
-    are found in their joined bytes, and asked once per shape (digits as 0, see :func:`changes`)."""
-    import numpy as np
-
-    count = len(values)
-    found = np.zeros(count, dtype=bool)
-    blob = "\x00".join(values)
-    data = np.frombuffer(blob.encode("utf-8", "surrogatepass"), dtype=np.uint8)
-    joints = np.flatnonzero(data == 0)
-    if len(joints) != count - 1:
-        for index, value in enumerate(values):
-            found[index] = changes(value)
-        return found
-    table = np.zeros(256, dtype=bool)
-    table[list(_TRIGGERS)] = True
-    candidates = np.unique(np.searchsorted(joints, np.flatnonzero(table[data])))
-    if not len(candidates):
-        return found
-    if len(candidates) * 8 < count:
-        for index in candidates.tolist():
-            found[index] = changes(values[index])
-        return found
-    shaped = data.copy()
-    shaped[(shaped >= 49) & (shaped <= 57)] = 48
-    shapes = shaped.tobytes().decode("utf-8", "surrogatepass").split("\x00")
-    verdicts: dict[str, bool] = {}
-    for index in candidates.tolist():
-        shape = shapes[index]
-        verdict = verdicts.get(shape)
-        if verdict is None:
-            verdict = verdicts[shape] = csv_safe(shape) is not shape
-        found[index] = verdict
-    return found
-
-
 #: ASCII digits as "0": cells.csv_safe reads every digit alike (its regexes say ``\d``, its string tests
 #: ``isdigit``/``isalnum``), so whether it changes a value depends only on the value with its digits as 0.
 _DIGITS_AS_ZERO = str.maketrans("123456789", "000000000")
