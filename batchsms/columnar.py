@@ -116,7 +116,6 @@ class ColumnarReport(Report):
         self.across = np.zeros(count, dtype=np.int8)  # ACROSS_*: opted out, deduplicated, a duplicate
         self.earlier = np.full(count, -1, dtype=np.int64)  # the row that already texts the recipient
         self.leases = np.zeros(count, dtype=np.int32)  # the message's count past the lease limit (0: within)
-        self.overrides: dict[int, list[Issue]] = {}  # rows whose own issues were rewritten (other readings)
         self.special: dict[int, RowResult] = {}  # rows checked row by row: their own results
         self.external: list[str] | None = None  # the ExternalId of each row ("" none)
         self.heads: set[str] = set()  # the first four characters of the settled recipients (+614)
@@ -156,9 +155,6 @@ class ColumnarReport(Report):
 
     def own_issues(self, index: int) -> list[Issue]:
         """The row's issues from its own cells (recipient, then message), as the row check makes them."""
-        found = self.overrides.get(index)
-        if found is not None:
-            return found
         row = self.sheet.row_numbers[index]
         issues: list[Issue] = []
         verdict = int(self.verdict[index])
@@ -243,8 +239,6 @@ class ColumnarReport(Report):
         if self.messages.problems:
             with_problems = np.array([bool(p) for p in self.messages.problems] + [False])
             has |= with_problems[self.message]
-        for index in self.overrides:
-            has[index] = bool(self.overrides[index]) or bool(self.across[index] or self.leases[index])
         for index, r in self.special.items():
             has[index] = bool(r.issues)
         return has
@@ -364,36 +358,53 @@ class ColumnarReport(Report):
         tables.write_csv_lines(path, ISSUE_COLUMNS, self._report_chunks(), chunked=True)
 
     def _report_chunks(self, size: int = 65536) -> Iterator[list[str]]:
-        """The report's CSV lines, ``size`` issues at a time, as Issue.csv_cells and write_table make them."""
-        from . import tables
-        from .cells import csv_safe
-        from .report import _safe_label, clip
+        """The report's CSV lines, ``size`` at a time, as Issue.csv_cells and write_table make them.
 
-        inert: dict[str, str] = {}
-
-        def safe(value: str) -> str:
-            found = inert.get(value)
-            if found is None:
-                found = csv_safe(value) if tables.changes(value) else value
-                if len(inert) > 200_000:
-                    inert.clear()
-                inert[value] = found
-            return found
-
-        rows, labels, values, severities, codes, messages = [], [], [], [], [], []
-        for _, issues in self.issue_rows():
-            for i in issues:
-                rows.append(str(i.row))
-                labels.append(_safe_label(clip(i.column)))
-                values.append(safe(clip(i.value)))
-                severities.append(str.__str__(i.severity))
-                codes.append(i.code)
-                messages.append(safe(i.message))
-            if len(rows) >= size:
-                yield tables.safe_csv_lines([rows, labels, values, severities, codes, messages])
-                rows, labels, values, severities, codes, messages = [], [], [], [], [], []
-        if rows:
-            yield tables.safe_csv_lines([rows, labels, values, severities, codes, messages])
+        A row's issues from its recipient cell and its message are the same for every row of the
+        same verdict and message but for the row number: their lines are made once each, as the
+        text after the row's number, and each row's lines are its number and those tails.
+        """
+        tails = _Tails()
+        verdict_tails: dict[int, list[tuple[bool, str]]] = {}
+        message_tails: dict[int, list[tuple[bool, str]]] = {}
+        lines: list[str] = []
+        special, row_numbers = self.special, self.sheet.row_numbers
+        flagged = np.flatnonzero(self.flagged())
+        per_row = zip(flagged.tolist(), self.across[flagged].tolist(), self.verdict[flagged].tolist(),
+                      self.message[flagged].tolist(), self.leases[flagged].tolist(), strict=True)
+        for index, across, verdict, message, leases in per_row:
+            row = str(row_numbers[index])
+            if index in special:
+                made = [tails.of(i) for i in special[index].issues]
+            else:
+                if across in (ACROSS_OPTED_OUT, ACROSS_DEDUPLICATED):
+                    made = [tails.of(self._across_issue(index, across))]
+                else:
+                    made = []
+                    if verdict >= 0:
+                        found = verdict_tails.get(verdict)
+                        if found is None:
+                            raw, _, problems, _ = self.verdicts[verdict]
+                            found = verdict_tails[verdict] = [tails.of(Issue(0, self.to_label, raw, *p))
+                                                              for p in problems]
+                        made += found
+                    if message >= 0:
+                        found = message_tails.get(message)
+                        if found is None:
+                            found = message_tails[message] = [tails.of(Issue(0, *p))
+                                                              for p in self.messages.problems[message]]
+                        made += found
+                    if across:
+                        made.append(tails.of(self._across_issue(index, across)))
+                    if leases:
+                        made.append(tails.of(self._lease_issue(index)))
+            for quoted, tail in made:
+                lines.append(f'"{row}"{tail}' if quoted else row + tail)
+            if len(lines) >= size:
+                yield lines
+                lines = []
+        if lines:
+            yield lines
 
     def summary(self, top: int = 5) -> dict:
         if self._results is not None:
@@ -447,6 +458,39 @@ class ColumnarReport(Report):
         }
 
 
+class _Tails:
+    """The text of an issue's report line after its row number (``,Mobile,0412,error,…``), as
+    :func:`tables.safe_csv_lines` writes the line of ``Issue.csv_cells``: fields quoted where
+    ``csv.writer`` quotes them, or every field quoted (the row number too: the bool) when a cell
+    was made inert (it starts with ``'``)."""
+
+    def __init__(self) -> None:
+        from . import tables
+        from .cells import csv_safe
+        from .report import _safe_label, clip
+
+        self._changes, self._csv_safe, self._label, self._clip = tables.changes, csv_safe, _safe_label, clip
+        self._quoted = tables._quoted
+        self._inert: dict[str, str] = {}
+
+    def _safe(self, value: str) -> str:
+        found = self._inert.get(value)
+        if found is None:
+            found = self._csv_safe(value) if self._changes(value) else value
+            if len(self._inert) > 200_000:
+                self._inert.clear()
+            self._inert[value] = found
+        return found
+
+    def of(self, issue: Issue) -> tuple[bool, str]:
+        clip = self._clip
+        cells = [self._label(clip(issue.column)), self._safe(clip(issue.value)), str.__str__(issue.severity),
+                 issue.code, self._safe(issue.message)]
+        if any(c.startswith("'") for c in cells):
+            return True, "".join(',"' + c.replace('"', '""') + '"' for c in cells)
+        return False, "".join("," + self._quoted(c, ",") for c in cells)
+
+
 # --------------------------------------------------------------------------- the check
 
 
@@ -470,23 +514,42 @@ def check_columns(checker: RowChecker, options: CheckOptions) -> ColumnarReport:
         _check_part(report, checker, sheet, 0)
     _keys(report)
     # names the other countries' readings of bad numbers (check.apply_other_readings)
+    # A row's reading does not depend on its row: every row not checked row by row has an empty
+    # Country cell, so the rewrite is the same for every row of a verdict, and is made on the verdict.
     wanted = (C.NOT_MOBILE.code, C.INVALID_PHONE.code)
-    marked = np.array([any(p.code in wanted for p in v[2]) for v in report.verdicts] + [False])
-    candidates = np.flatnonzero(marked[report.verdict]).tolist() + sorted(report.special)
+    marked = [v for v, verdict in enumerate(report.verdicts) if any(p.code in wanted for p in verdict[2])]
     flagged = []
-    for index in sorted(candidates):
-        issues = report.issues_of(index)
-        if any(i.code in wanted for i in issues):
-            if index not in report.special:
-                report.overrides[index] = issues  # the rewritten messages live here
-            flagged += [(index, report.to_of(index), i) for i in issues if i.code in wanted]
-    if flagged:
+    for index in sorted(report.special):
+        issues = report.special[index].issues
+        flagged += [(index, report.to_of(index), i) for i in issues if i.code in wanted]
+    if flagged or marked:
         books = reading_books(checker, _heads(report), country_values)
         if len(books) >= 2:
-            name_other_readings(flagged, checker, books, country_cell)
+            made = {v: [Issue(0, report.to_label, report.verdicts[v][0], *p) for p in report.verdicts[v][2]]
+                    for v in marked}
+            flagged += [(-1, report.verdicts[v][1], i) for v in marked for i in made[v] if i.code in wanted]
+            name_other_readings(flagged, checker, books, _country_cell(country_cell, checker))
+            for v, issues in made.items():
+                raw, e164, _, error = report.verdicts[v]
+                report.verdicts[v] = (raw, e164, tuple(rules.Problem(i.severity, i.code, i.message) for i in issues),
+                                      error)
     _sheet_rules(report, sheet)
     _batch_rules(report, options, sheet.column_of(F.TO) or "To")
     return report
+
+
+def _country_cell(country_cell, checker: RowChecker):
+    """A row's stripped Country cell for name_other_readings; index -1 stands for a verdict's rows, whose
+    Country cell is empty (a filled one makes its row checked row by row)."""
+
+    def cell(index: int) -> str:
+        if index < 0:
+            return ""
+        if country_cell is not None:
+            return country_cell(index)
+        return checker.sheet.rows[index][checker.country_index].strip()
+
+    return cell
 
 
 def _check_part(report: ColumnarReport, checker: RowChecker, part: Sheet, offset: int) -> None:

@@ -32,7 +32,7 @@ from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata
 from . import fields as F
 from . import tables
 from .cells import csv_safe
-from .columnar import VALID, ColumnarReport
+from .columnar import ACROSS_DEDUPLICATED, ACROSS_OPTED_OUT, VALID, ColumnarReport
 from .numbers import describe
 from .phonecols import ALL_DIGITS, Settler, expand
 from .segments import ucs2_forcers
@@ -556,7 +556,21 @@ def _write_from_file(preview: Preview, path: Path, header: list[str], width: int
     relabel = _Labeller(report)
     shapes: dict[bytes, bool] = {}
     alike_fields: dict[tuple[int, int], tuple[bytes, bool, str]] = {}
-    across, leases = report.across, report.leases
+    across, leases, special = report.across, report.leases, report.special
+    pieces_of: dict[tuple[int, int], list[tuple[str, str]]] = {}
+
+    def own_pieces(verdict: int, message: int) -> list[tuple[str, str]]:
+        """The Problem texts (and codes) of a row's own cells: its recipient's verdict, then its message."""
+        found = pieces_of.get((verdict, -2))
+        if found is None:
+            label = report.to_label
+            found = pieces_of[(verdict, -2)] = [(f"{label + ': ' if label else ''}{p[2]}", p[1])
+                                                for p in (report.verdicts[verdict][2] if verdict >= 0 else ())]
+        made = pieces_of.get((-2, message))
+        if made is None:
+            made = pieces_of[(-2, message)] = [(f"{p[0] + ': ' if p[0] else ''}{p[4]}", p[3])
+                                               for p in (report.messages.problems[message] if message >= 0 else ())]
+        return found + made
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
@@ -584,36 +598,49 @@ def _write_from_file(preview: Preview, path: Path, header: list[str], width: int
                             shapes.clear()
                         shapes[shape] = verdict
                     odd[k] = verdict
-            problems = [b""] * (hi - lo)
+            problems = [b"\r\n"] * (hi - lo)  # each row's Problem field and its line end
             states_here = state[lo:hi].copy()
-            for k in np.flatnonzero(flagged[lo:hi]).tolist():
+            picked = np.flatnonzero(flagged[lo:hi])
+            at_rows = picked + lo
+            per_row = zip(picked.tolist(), across[at_rows].tolist(), leases[at_rows].tolist(),
+                          report.verdict[at_rows].tolist(), report.message[at_rows].tolist(),
+                          status[at_rows].tolist(), strict=True)
+            for k, row_across, row_leases, verdict, message, row_status in per_row:
                 index = lo + k
                 # a row whose issues are its cells' alone reads like every row of the same cells' verdicts
-                alike = (not across[index] and not leases[index] and index not in report.special
-                         and index not in report.overrides)
-                key = (int(report.verdict[index]), int(report.message[index])) if alike else None
+                alike = not row_across and not row_leases and index not in special
+                key = (verdict, message) if alike else None
                 found = alike_fields.get(key) if alike else None
                 if found is None:
-                    issues = report.issues_of(index)
-                    if not issues:
+                    if index in special:
+                        pieces = [_piece(i) for i in special[index].issues]
+                    elif row_across in (ACROSS_OPTED_OUT, ACROSS_DEDUPLICATED):
+                        pieces = [_piece(report._across_issue(index, row_across))]
+                    else:
+                        pieces = own_pieces(verdict, message)
+                        if row_across:
+                            pieces = pieces + [_piece(report._across_issue(index, row_across))]
+                        if row_leases:
+                            pieces = pieces + [_piece(report._lease_issue(index))]
+                    if not pieces:
                         continue
-                    text = "; ".join(f"{i.column + ': ' if i.column else ''}{i.message}" for i in issues)
+                    text = "; ".join(piece for piece, _ in pieces)
                     found = fields_of.get(text)
                     if found is None:
                         field, changed = csv_field(text, delimiter)
                         if len(fields_of) > 100_000:
                             fields_of.clear()
-                        found = fields_of[text] = (field.encode("utf-8"), changed)
-                    reason = next((SKIP_REASONS[i.code] for i in issues if i.code in SKIP_REASONS), "")
+                        found = fields_of[text] = (field.encode("utf-8") + b"\r\n", changed)
+                    reason = next((SKIP_REASONS[code] for _, code in pieces if code in SKIP_REASONS), "")
                     found = (found[0], found[1], reason)
                     if alike:
                         alike_fields[key] = found
                 problems[k] = found[0]
                 if found[1]:
                     odd[k] = True
-                if status[index] == VALID:
+                if row_status == VALID:
                     states_here[k] = 1
-                elif status[index] == 2 and found[2]:
+                elif row_status == 2 and found[2]:
                     states_here[k] = states.index(f"skipped ({found[2]})")
             combo = ((report.message[lo:hi].astype(np.int64) + 1) * len(states) + states_here) * len(costs) \
                 + cost_id[lo:hi]
@@ -623,7 +650,7 @@ def _write_from_file(preview: Preview, path: Path, header: list[str], width: int
             for j, (_, changed) in enumerate(made_middles):
                 if changed:
                     odd[at.reshape(-1) == j] = True
-            mid = [mids[j] for j in at.reshape(-1).tolist()]
+            mid = np.asarray([sep + m + sep for m in mids] + [b""], dtype=object)[at.reshape(-1)]
             will = np.full(hi - lo, b"", dtype=object)
             here = np.flatnonzero(valid_at[lo:hi] >= 0)
             if len(here):
@@ -650,13 +677,19 @@ def _write_from_file(preview: Preview, path: Path, header: list[str], width: int
                 own = list(own)
                 for k in short.tolist():
                     own[k] += sep * (width - 1 - int(cells[k]))
-            block = list(map(b"".join, zip(own, seps, will, seps, mid, seps, problems, strict=True)))
+            # the block's bytes, interleaved: line k is parts[5k:5k+5] (its cells, the check's fields, its end)
+            parts: list[bytes] = [sep] * (5 * count_here)
+            parts[0::5] = own
+            parts[2::5] = will.tolist()
+            parts[3::5] = mid.tolist()
+            parts[4::5] = problems
             for k in np.flatnonzero(odd).tolist():
                 cells = own[k].decode("utf-8").split(delimiter)
-                block[k] = _odd_line(preview, lo + k, width, columns, cells).encode("utf-8")
+                parts[5 * k:5 * k + 5] = [_odd_line(preview, lo + k, width, columns, cells).encode("utf-8"), b"", b"",
+                                          b"", b"\r\n"]
             for k in np.flatnonzero(gaps[lo:hi]).tolist():
-                block[k] = b"\r\n" * int(gaps[lo + k]) + block[k]
-            fh.write(b"\r\n".join(block) + b"\r\n")
+                parts[5 * k] = b"\r\n" * int(gaps[lo + k]) + parts[5 * k]
+            tables.write_pieces(fh, parts)
             lo = hi
 
     tables._atomically(Path(path), None, write)
@@ -700,6 +733,11 @@ def _in_two(fh, tmp: Path, count: int, emit) -> None:
             os.kill(pid, signal.SIGTERM)
             os.waitpid(pid, 0)
         part.unlink(missing_ok=True)
+
+
+def _piece(issue) -> tuple[str, str]:
+    """An issue as the preview's Problem column writes it, and its code."""
+    return f"{issue.column + ': ' if issue.column else ''}{issue.message}", issue.code
 
 
 def _odd_line(preview: Preview, index: int, width: int, columns: list[str], cells: list[str]) -> str:

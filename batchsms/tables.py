@@ -65,7 +65,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TypeAlias
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeAlias
 from xml.sax.saxutils import escape
 
 from .cells import csv_safe
@@ -1027,6 +1027,38 @@ def write_table(path: str | Path, header: Sequence[Cell], rows: Iterable[Row], *
             write_csv(tmp, header, rows, delimiter, preamble=preamble)
 
     _atomically(path, mode, write)
+
+
+#: Buffers os.writev takes at once (POSIX guarantees 16; Linux and macOS take 1024).
+_IOV_MAX = 1024
+
+
+def write_pieces(fh: BinaryIO, pieces: list[bytes]) -> None:
+    """Write ``b"".join(pieces)`` to the binary file ``fh``, with os.writev where there is one.
+
+    A million-row preview is ~5 million small pieces: joining them costs ~70 ns a piece
+    (bytes.join asks each for its buffer), and the 200 MB joined is copied once more to be
+    written; os.writev hands the pieces to the kernel as they are, ~3x quicker here
+    (benchmarks/NOTES.md). A short write cannot go unnoticed: the file's position after the
+    pieces is checked against their length, and if they fell short the pieces are written
+    again joined from where they started.
+    """
+    writev = getattr(os, "writev", None)
+    if writev is None or len(pieces) < _IOV_MAX:
+        fh.write(b"".join(pieces))
+        return
+    fh.flush()
+    fd = fh.fileno()
+    start = os.lseek(fd, 0, os.SEEK_CUR)
+    for at in range(0, len(pieces), _IOV_MAX):
+        writev(fd, pieces[at:at + _IOV_MAX])
+    end = os.lseek(fd, 0, os.SEEK_CUR)
+    if end - start != sum(map(len, pieces)):  # pragma: no cover - a short write
+        os.truncate(fd, start)
+        fh.seek(start)
+        fh.write(b"".join(pieces))
+        return
+    fh.seek(end)  # the buffered file's own idea of where it is
 
 
 def _atomically(path: Path, mode: int | None, write: Any) -> None:
