@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from . import dates
+from . import background, dates
 from . import fields as F
 from .check import CheckOptions, check, check_option_values
 from .client import Client
@@ -342,11 +342,11 @@ def send_sheet(path: str | Path, options: Options, target: Target, send: SendOpt
             options = resolve_webhooks(options, load_sheet(sheet_path, options),
                                        public=not is_loopback_host(urlsplit(target.base_url).hostname or ""))
         report = check_sheet(sheet_path, options, helpers=helpers, preferences=preferences)
-        if report_path is not None:
-            report.write(report_path)
-        preview = preview_of(report, options, preferences)
-        if preview_path is not None:
-            preview.write(preview_path)
+        # the report is written by a forked copy while this process makes the preview (background.py)
+        with background.alongside((lambda: report.write(report_path)) if report_path is not None else None):
+            preview = preview_of(report, options, preferences)
+            if preview_path is not None:
+                preview.write(preview_path)
         earlier = earlier_sends([p for p in journals_near(sheet_path.parent, results.parent)
                                  if send.restart or p != journal_file.resolve()], target.target)
         if send.restart:  # refuse before the old journal is set aside

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from . import __version__, background
 from . import fields as F
 from .api import (
     Options,
@@ -335,11 +335,12 @@ def check(report_path: Path | None, as_json: bool, **params) -> None:
                                     "--preview", inputs)
     with helpers_for(sheet_path) as helpers:
         report = check_sheet(sheet_path, options, helpers=helpers, preferences=prefs)
-    path = report.write(report_path)
-    preview = preview_of(report, options, prefs)
-    written = {"report": str(path)}
-    if preview_path is not False:
-        written["preview"] = str(preview.write(preview_path))
+    # the report is written by a forked copy while this process makes the preview (background.py)
+    with background.alongside(lambda: report.write(report_path)):
+        preview = preview_of(report, options, prefs)
+        written = {"report": str(report_path)}
+        if preview_path is not False:
+            written["preview"] = str(preview.write(preview_path))
     if not as_json:
         click.echo(f"Checked {report.sheet.path} ({count(len(report.sheet.rows), 'row')}); "
                    + "; ".join(f"{k}: {v}" for k, v in written.items()))

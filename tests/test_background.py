@@ -1,0 +1,100 @@
+"""background.py: work done by a forked copy, joined, redone here when the copy fails, never left running.
+
+Each case runs in a fresh interpreter (the test process runs sandbox threads, and a process
+with threads never forks): what it prints says which process did the work.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+
+from batchsms import background
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+
+
+def run(code: str, tmp_path) -> str:
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_copy_does_the_work_while_this_process_goes_on(tmp_path):
+    out = run("""
+        import os
+        from batchsms import background
+        me = os.getpid()
+        def work():
+            with open("made.txt", "w") as fh:
+                fh.write("copy" if os.getpid() != me else "here")
+        with background.alongside(work) as forked:
+            print("forked" if forked.forked else "inline")
+        print(open("made.txt").read())
+    """, tmp_path)
+    assert out.split() == ["forked", "copy"]
+
+
+def test_a_failed_copy_is_redone_here_and_its_error_is_this_process_s(tmp_path):
+    out = run("""
+        import os
+        from batchsms import background
+        me = os.getpid()
+        def work():
+            if os.getpid() != me:
+                raise OSError("the copy's disk is full")
+            open("made.txt", "w").write("here")
+        with background.alongside(work):
+            pass
+        print(open("made.txt").read())
+        def always():
+            raise OSError("no space left on the device")
+        try:
+            with background.alongside(always):
+                pass
+        except OSError as exc:
+            print("raised:", exc)
+    """, tmp_path)
+    assert out.splitlines() == ["here", "raised: no space left on the device"]
+
+
+def test_an_error_in_the_body_waits_for_the_copy_and_is_the_one_raised(tmp_path):
+    out = run("""
+        import os, time
+        from batchsms import background
+        def work():
+            time.sleep(0.3)
+            open("made.txt", "w").write("whole")
+        try:
+            with background.alongside(work):
+                raise ValueError("the preview failed")
+        except ValueError as exc:
+            print(exc)
+        print(open("made.txt").read())
+        try:
+            os.waitpid(-1, os.WNOHANG)
+            print("a child left")
+        except ChildProcessError:
+            print("no child left")
+    """, tmp_path)
+    assert out.splitlines() == ["the preview failed", "whole", "no child left"]
+
+
+def test_with_another_thread_running_the_work_is_done_here_at_once(tmp_path):
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    try:
+        assert not background.can_fork()
+        made = []
+        with background.alongside(lambda: made.append(os.getpid())) as forked:
+            assert made == [os.getpid()] and not forked.forked
+    finally:
+        stop.set()
+        other.join()
