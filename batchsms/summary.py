@@ -830,6 +830,29 @@ PAGE = """\
 {% endfor %}
 </svg>
 {% endmacro %}
+{# A section of recipients (rows that passed the check) split one way: a chart, then a table of each part's
+   count and share of all recipients. Each call ends in a newline and its line adds one: a blank line after. #}
+{% macro share_table(section_id, title, chart_id, chart_title, bars, rows, caption, first_column) %}
+<section aria-labelledby="{{ section_id }}">
+<h2 id="{{ section_id }}">{{ title }}</h2>
+{% if rows %}
+{{ hbars(chart_id, chart_title, bars) }}
+<table>
+<caption>{{ caption }}</caption>
+<thead><tr><th scope="col">{{ first_column }}</th><th scope="col" class="n">Recipients</th><th scope="col" \
+class="n">Share</th></tr></thead>
+<tbody>
+{% for label, n in rows %}
+<tr><th scope="row">{{ label }}</th><td class="n">{{ count(n) }}</td><td class="n">{{ percent(n, recipients) }}</td>\
+</tr>
+{% endfor %}
+</tbody>
+</table>
+{% else %}
+<p>No row passed the check.</p>
+{% endif %}
+</section>
+{% endmacro %}
 <!DOCTYPE html>
 <html lang="en">
 <head>
@@ -928,46 +951,10 @@ is final (Delivered or Failed): {{ count(f.delivered) }} of {{ count(f.final) }}
 </table>
 </section>
 
-<section aria-labelledby="countries">
-<h2 id="countries">Recipients by country</h2>
-{% if country_rows %}
-{{ hbars("country-chart", "Recipients by country", countries) }}
-<table>
-<caption>Recipients (rows that passed the check) by country</caption>
-<thead><tr><th scope="col">Country</th><th scope="col" class="n">Recipients</th><th scope="col" class="n">Share\
-</th></tr></thead>
-<tbody>
-{% for label, n in country_rows %}
-<tr><th scope="row">{{ label }}</th><td class="n">{{ count(n) }}</td><td class="n">{{ percent(n, recipients) }}</td>\
-</tr>
-{% endfor %}
-</tbody>
-</table>
-{% else %}
-<p>No row passed the check.</p>
-{% endif %}
-</section>
-
-<section aria-labelledby="line-types">
-<h2 id="line-types">Line types</h2>
-{% if line_rows %}
-{{ hbars("line-chart", "Recipients by line type", lines) }}
-<table>
-<caption>Recipients by line type</caption>
-<thead><tr><th scope="col">Line type</th><th scope="col" class="n">Recipients</th><th scope="col" class="n">Share\
-</th></tr></thead>
-<tbody>
-{% for label, n in line_rows %}
-<tr><th scope="row">{{ label }}</th><td class="n">{{ count(n) }}</td><td class="n">{{ percent(n, recipients) }}</td>\
-</tr>
-{% endfor %}
-</tbody>
-</table>
-{% else %}
-<p>No row passed the check.</p>
-{% endif %}
-</section>
-
+{{ share_table("countries", "Recipients by country", "country-chart", "Recipients by country", countries,
+               country_rows, "Recipients (rows that passed the check) by country", "Country") }}
+{{ share_table("line-types", "Line types", "line-chart", "Recipients by line type", lines, line_rows,
+               "Recipients by line type", "Line type") }}
 <section aria-labelledby="spend">
 <h2 id="spend">Segments and cost by country</h2>
 {% if spend_rows %}

@@ -312,6 +312,20 @@ def _holding(values: Sequence[str], *wanted: bytes) -> list[np.ndarray] | None:
     return found
 
 
+def _quote_fields(values: list[str], quotes: Iterable[int], delimiter: str) -> list[str]:
+    """``values`` with the field at each index in ``quotes`` (those that may need it) quoted as ``csv.writer``
+    quotes it; ``values`` itself, uncopied, when none changed, else a copy (the caller's list stays as it was)."""
+    made = values
+    for index in quotes:
+        value = values[index]
+        field = _quoted(value, delimiter)
+        if field is not value:
+            if made is values:
+                made = list(values)
+            made[index] = field
+    return made
+
+
 def safe_csv_lines(columns: Sequence[Sequence[str]], delimiter: str = ",") -> list[str]:
     """:func:`csv_lines` for columns the caller already made inert (``write_table``'s ``csv_rows``): a row
     with a cell starting with ``'`` is written with every field quoted, as :func:`write_csv` does."""
@@ -340,15 +354,7 @@ def safe_csv_lines(columns: Sequence[Sequence[str]], delimiter: str = ",") -> li
             table = np.zeros(256, dtype=bool)
             table[list(quote)] = True
             quotes = np.unique(np.searchsorted(joints, np.flatnonzero(table[data]))).tolist()
-        made = values
-        for index in quotes:
-            value = values[index]
-            field = _quoted(value, delimiter)
-            if field is not value:
-                if made is values:
-                    made = list(values)
-                made[index] = field
-        fields.append(made)
+        fields.append(_quote_fields(values, quotes, delimiter))
     lines = list(map(delimiter.join, zip(*fields, strict=True)))
     for index in np.flatnonzero(flagged).tolist():
         lines[index] = delimiter.join('"' + column[index].replace('"', '""') + '"' for column in columns)
@@ -390,15 +396,7 @@ def csv_lines(columns: Sequence[Sequence[str] | CsvColumn], delimiter: str = ","
         for index in candidates:
             if changes(values[index]):
                 changed[index] = None
-        made = values
-        for index in quotes:
-            value = values[index]
-            field = _quoted(value, delimiter)
-            if field is not value:
-                if made is values:
-                    made = list(values)
-                made[index] = field
-        fields.append(made)
+        fields.append(_quote_fields(values, quotes, delimiter))
     lines = list(map(delimiter.join, zip(*fields, strict=True)))
     for index in changed:
         lines[index] = delimiter.join('"' + csv_safe(column[index]).replace('"', '""') + '"' for column in raw)

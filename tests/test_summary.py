@@ -275,3 +275,36 @@ def test_the_sheet_rate_never_rounds_to_all_or_none():
     assert dict(summary([*delivered, CampaignRow(9999, "sent", delivery="Failed")]).as_table())[rate] == 99.9
     assert dict(summary([delivered[0], *[CampaignRow(i, "sent", delivery="Failed") for i in range(1999)]])
                 .as_table())[rate] == 0.1
+
+
+def share_sections(page: str) -> str:
+    """The page's country and line-type sections as written, with each chart's bars (``hbars``' own) left out."""
+    part = page[page.index('<section aria-labelledby="countries">'):page.index('<section aria-labelledby="spend">')]
+    return re.sub(r'<g class="bar[^"]*">\n.*?</g>\n', "", part, flags=re.S)
+
+
+def test_the_country_and_line_type_sections_are_written_exactly():
+    rows = [CampaignRow(2, "sent", "AU", "mobile", 1), CampaignRow(3, "sent", "NZ", "landline", 1),
+            CampaignRow(4, "sent", "NZ", "mobile", 1), CampaignRow(5, "invalid", problems=("invalid-phone",))]
+    head = '<th scope="col" class="n">Recipients</th><th scope="col" class="n">Share</th></tr></thead>\n'
+    svg = '<svg class="chart" role="img" aria-labelledby="{}-chart-title" viewBox="0 0 720 64" ' \
+          'preserveAspectRatio="xMinYMin meet">\n<title id="{}-chart-title">{}</title>\n</svg>\n\n'
+    row = '<tr><th scope="row">{}</th><td class="n">{}</td><td class="n">{}</td></tr>\n'
+    assert share_sections(render_html(summary(rows))) == (
+        '<section aria-labelledby="countries">\n<h2 id="countries">Recipients by country</h2>\n'
+        + svg.format("country", "country", "Recipients by country")
+        + "<table>\n<caption>Recipients (rows that passed the check) by country</caption>\n"
+        + '<thead><tr><th scope="col">Country</th>' + head + "<tbody>\n"
+        + row.format("New Zealand (NZ)", 2, "66.7%") + row.format("Australia (AU)", 1, "33.3%")
+        + "</tbody>\n</table>\n</section>\n\n"
+        + '<section aria-labelledby="line-types">\n<h2 id="line-types">Line types</h2>\n'
+        + svg.format("line", "line", "Recipients by line type")
+        + "<table>\n<caption>Recipients by line type</caption>\n"
+        + '<thead><tr><th scope="col">Line type</th>' + head + "<tbody>\n"
+        + row.format("Mobile", 2, "66.7%") + row.format("Landline", 1, "33.3%")
+        + "</tbody>\n</table>\n</section>\n\n")
+    assert share_sections(render_html(summary(rows[3:]))) == (
+        '<section aria-labelledby="countries">\n<h2 id="countries">Recipients by country</h2>\n'
+        "<p>No row passed the check.</p>\n</section>\n\n"
+        '<section aria-labelledby="line-types">\n<h2 id="line-types">Line types</h2>\n'
+        "<p>No row passed the check.</p>\n</section>\n\n")
