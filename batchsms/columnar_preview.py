@@ -701,7 +701,7 @@ def _in_two(fh, tmp: Path, count: int, emit) -> None:
     and appended (:mod:`batchsms.background`). On this 2-core machine it saves 10-20% of the preview (the
     copy's first touches of the shared pages cost it time). Where the copy cannot be made, or the sheet is
     small, this process writes it all (the same bytes)."""
-    half = (count // 2 // BLOCK) * BLOCK
+    half = count // 2  # emit goes a block at a time from any row
     if count < PARALLEL_ROWS or half == 0 or not background.can_fork():
         emit(fh, 0, count)
         return
