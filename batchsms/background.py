@@ -1,4 +1,4 @@
-"""Work a forked copy of this process does while this one goes on: the machine's second core, for big files.
+"""Work another process does while this one goes on: the machine's second core, for big sheets.
 
 A million-row check ends in three files' worth of work that do not depend on each other once
 the verdicts are known: the report, and the two halves of the preview. Threads cannot share
@@ -14,7 +14,9 @@ this process's own error, with its own message.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pickle
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -77,3 +79,63 @@ def alongside(work: Callable[[], object] | None) -> Iterator[Forked | None]:
         forked.wait(redo=False)
         raise
     forked.wait()
+
+
+class Elsewhere:
+    """``fn(*args)`` worked out in another process while this one goes on; :meth:`result` returns it.
+
+    By a helper process of ``pool`` (a ProcessPoolExecutor: arguments and result are pickled),
+    else by a forked copy (which has the arguments already; the result comes back pickled
+    through a pipe), else here at once. Whatever goes wrong elsewhere, the result is worked
+    out here instead, so an error is this process's own. ``fn`` must not change anything
+    but what it returns.
+    """
+
+    def __init__(self, fn: Callable[..., object], *args: object, pool: object = None) -> None:
+        self._fn, self._args = fn, args
+        self._future = None
+        self._pid = 0
+        self._done = False
+        self._value: object = None
+        if pool is not None:
+            try:
+                self._future = pool.submit(fn, *args)  # type: ignore[attr-defined]
+                return
+            except Exception:  # a pool shut down or broken: try the other ways
+                self._future = None
+        if can_fork():
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the copy: send the result, and leave without running anything of the parent's
+                code = 1
+                try:
+                    os.close(read)
+                    with os.fdopen(write, "wb") as out:
+                        pickle.dump(fn(*args), out, protocol=pickle.HIGHEST_PROTOCOL)
+                    code = 0
+                finally:
+                    os._exit(code)
+            os.close(write)
+            self._pid, self._read = pid, read
+            return
+        self._value, self._done = fn(*args), True
+
+    def result(self) -> object:
+        """The result (worked out here if the other process failed)."""
+        if self._done:
+            return self._value
+        value, ok = None, False
+        if self._future is not None:
+            with contextlib.suppress(Exception):  # the helper failed or died: worked out here below
+                value, ok = self._future.result(), True
+        elif self._pid:
+            with os.fdopen(self._read, "rb") as pipe:
+                data = pipe.read()
+            _, status = os.waitpid(self._pid, 0)
+            self._pid = 0
+            if os.waitstatus_to_exitcode(status) == 0:
+                value, ok = pickle.loads(data), True
+        if not ok:
+            value = self._fn(*self._args)
+        self._value, self._done = value, True
+        return value

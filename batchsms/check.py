@@ -521,10 +521,8 @@ def check(sheet: Sheet, options: CheckOptions, workers: int = 1, helpers: Helper
         from . import columnar  # numpy and pandas: imported only for a sheet this big
 
         if columnar.supported(checker, options, selection.active, quiet):
-            if helpers is not None:  # the check by columns needs no helper processes: let them go
-                helpers.close(wait=False)
-            with gc_paused():
-                return columnar.check_columns(checker, options)
+            with gc_paused():  # a helper process, if started, judges half of the recipients
+                return columnar.check_columns(checker, options, helpers.ready_pool() if helpers is not None else None)
     with gc_paused():
         results = check_rows(checker, workers, helpers)
         apply_other_readings(results, checker)

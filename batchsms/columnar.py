@@ -498,8 +498,9 @@ class _Tails:
 CHUNK_ROWS = 500_000
 
 
-def check_columns(checker: RowChecker, options: CheckOptions) -> ColumnarReport:
-    """Every row's verdict, by columns (the caller has made sure :func:`supported` holds)."""
+def check_columns(checker: RowChecker, options: CheckOptions, pool: object = None) -> ColumnarReport:
+    """Every row's verdict, by columns (the caller has made sure :func:`supported` holds); ``pool`` (helper
+    processes, a ProcessPoolExecutor) takes half of a big recipient column."""
     from .check import name_other_readings, reading_books
 
     sheet = checker.sheet
@@ -509,9 +510,9 @@ def check_columns(checker: RowChecker, options: CheckOptions) -> ColumnarReport:
     country_values: set[str] | None = None
     country_cell = None
     if isinstance(sheet.rows, StreamedRows):
-        country_values, country_cell = _check_streamed(report, checker)
+        country_values, country_cell = _check_streamed(report, checker, pool)
     else:
-        _check_part(report, checker, sheet, 0)
+        _check_part(report, checker, sheet, 0, pool)
     _keys(report)
     # names the other countries' readings of bad numbers (check.apply_other_readings)
     # A row's reading does not depend on its row: every row not checked row by row has an empty
@@ -552,7 +553,7 @@ def _country_cell(country_cell, checker: RowChecker):
     return cell
 
 
-def _check_part(report: ColumnarReport, checker: RowChecker, part: Sheet, offset: int) -> None:
+def _check_part(report: ColumnarReport, checker: RowChecker, part: Sheet, offset: int, pool: object = None) -> None:
     """Check the rows of ``part`` (the sheet, or a chunk of it starting at row ``offset``) into ``report``."""
     whole = part is report.sheet
     into = report if whole else ColumnarReport.sharing(report, part)
@@ -562,7 +563,7 @@ def _check_part(report: ColumnarReport, checker: RowChecker, part: Sheet, offset
     try:
         special = _special_rows(part, checker, columns)
         to_source = next(s for s in checker.sources if s.field == F.TO)
-        _recipients(into, checker, list(map(str.strip, columns(to_source.column))), special)
+        _recipients(into, checker, list(map(str.strip, columns(to_source.column))), special, pool)
         external = next((s for s in checker.sources if s.field == F.EXTERNAL_ID), None)
         if external is not None and whole:
             ext = list(map(str.strip, columns(external.column))) if external.column is not None else [""] * count
@@ -585,7 +586,7 @@ def _check_part(report: ColumnarReport, checker: RowChecker, part: Sheet, offset
         report.heads |= into.heads
 
 
-def _check_streamed(report: ColumnarReport, checker: RowChecker):
+def _check_streamed(report: ColumnarReport, checker: RowChecker, pool: object = None):
     """Check a sheet too big to hold (sheet.Streamed) a chunk of records at a time."""
     from .sheet import ColumnRows as Rows
 
@@ -608,7 +609,7 @@ def _check_streamed(report: ColumnarReport, checker: RowChecker):
             width_here = max(width, rows.widest)
             part = Sheet(sheet.path, sheet.header, Rows(cells[:width_here], width), numbers[done:hi].tolist(), "csv",
                          sheet.encoding, sheet.delimiter, None, sheet.header_row, columns=sheet.columns)
-            _check_part(report, checker, part, done)
+            _check_part(report, checker, part, done, pool)
             if index is not None:
                 values = list(map(str.strip, cells[index]))
                 country_values.update(values)
@@ -641,21 +642,61 @@ def _special_rows(sheet: Sheet, checker: RowChecker, columns) -> np.ndarray:
     return np.flatnonzero(special)
 
 
-def _recipients(report: ColumnarReport, checker: RowChecker, cells: list[str], special: np.ndarray) -> None:
-    """Each row's recipient: plain mobiles by columns, every other cell's verdict once per distinct text."""
-    book = checker.book
-    verdicts = Settler(book).settle(cells)
-    report.settled[verdicts.settled] = True
+#: Rows from which the second half of a recipient column is judged by another process (background.Elsewhere).
+SPLIT_ROWS = 200_000
+
+
+def _recipients(report: ColumnarReport, checker: RowChecker, cells: list[str], special: np.ndarray,
+                pool: object = None) -> None:
+    """Each row's recipient: plain mobiles by columns, every other cell's verdict once per distinct text.
+
+    A big column is judged in two halves at once, the second by a helper process of ``pool``
+    (or a forked copy): rows are independent, and the phone numbers are most of a check's time.
+    """
+    from .background import Elsewhere
+
+    book, allow = checker.book, checker.allow_landlines
+    count = len(cells)
+    aside = np.zeros(count, dtype=bool)
+    aside[special] = True
+    half = count // 2 if count >= SPLIT_ROWS else count
+    elsewhere = Elsewhere(_judge_elsewhere, book.country, allow, cells[half:], aside[half:], pool=pool) \
+        if half < count else None
+    parts = [(0, _judge(book, allow, cells[:half], aside[:half], report.verdict_ids, report.verdicts))]
+    if elsewhere is not None:
+        parts.append((half, elsewhere.result()))
+    heads: set[str] = set()
+    ids, table = report.verdict_ids, report.verdicts
+    for offset, (settled, keys, part_heads, others, which, found) in parts:
+        report.settled[settled + offset] = True
+        report.keys[settled + offset] = keys
+        heads |= part_heads
+        if found is not table:  # another process's verdicts: numbered into this report's table
+            remap = np.zeros(len(found) + 1, dtype=np.int32)
+            for j, entry in enumerate(found):
+                verdict = ids.get(entry[0])
+                if verdict is None:
+                    verdict = ids[entry[0]] = len(table)
+                    table.append(entry)
+                remap[j] = verdict
+            which = remap[which]
+        report.verdict[others + offset] = which
     report.settled[special] = False
-    report.keys[verdicts.settled] = verdicts.keys
     report.keys[special] = NO_KEY
-    report.heads = verdicts.heads
-    others = np.flatnonzero(~report.settled)
-    if len(special):
-        others = np.setdiff1d(others, special, assume_unique=True)
-    allow = checker.allow_landlines
-    ids = report.verdict_ids
-    table = report.verdicts
+    report.heads = heads
+    if table:
+        errors = np.array([v[3] for v in table] + [False])
+        report.status[errors[report.verdict]] = INVALID  # -1 (settled, or checked row by row) reads the False
+
+
+def _judge(book, allow: bool, cells: list[str], aside: np.ndarray, ids: dict[str, int], table: list) -> tuple:
+    """The recipients of a run of cells: (settled cell indexes, their keys, their heads, the other cells'
+    indexes, each one's verdict id, the verdict table); ``aside`` cells (checked row by row) are left out.
+    Verdicts are added to ``ids``/``table`` (a report's, or new ones in another process)."""
+    verdicts = Settler(book).settle(cells)
+    settled = np.zeros(len(cells), dtype=bool)
+    settled[verdicts.settled] = True
+    others = np.flatnonzero(~settled & ~aside)
     which = np.empty(len(others), dtype=np.int32)
     for k, index in enumerate(others.tolist()):
         raw = cells[index]
@@ -665,10 +706,14 @@ def _recipients(report: ColumnarReport, checker: RowChecker, cells: list[str], s
             verdict = ids[raw] = len(table)
             table.append((raw, value, tuple(problems), any(p.severity == rules.ERROR for p in problems)))
         which[k] = verdict
-    report.verdict[others] = which
-    if table:
-        errors = np.array([v[3] for v in table])
-        report.status[others[errors[which]]] = INVALID
+    return verdicts.settled, verdicts.keys, verdicts.heads, others, which, table
+
+
+def _judge_elsewhere(country: str, allow: bool, cells: list[str], aside: np.ndarray) -> tuple:
+    """:func:`_judge` in another process, with a book of its own (the same verdicts: books keep no settings)."""
+    from .phones import PhoneBook
+
+    return _judge(PhoneBook(country), allow, cells, aside, {}, [])
 
 
 def _texts(report: ColumnarReport, checker: RowChecker, columns, special: np.ndarray) -> None:

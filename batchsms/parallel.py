@@ -106,6 +106,11 @@ class Helpers:
         assert self._pool is not None
         return self._pool
 
+    def ready_pool(self) -> ProcessPoolExecutor | None:
+        """The pool once started, or None if starting it failed (the work is then done elsewhere)."""
+        self._starter.join()
+        return self._pool
+
     def close(self, wait: bool = True) -> None:
         """Stop the helpers; ``wait=False`` returns at once (they finish starting and leave on their own)."""
         with self._lock:

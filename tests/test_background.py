@@ -100,3 +100,37 @@ def test_with_another_thread_running_the_work_is_done_here_at_once(tmp_path):
     finally:
         stop.set()
         other.join()
+
+
+def test_a_result_worked_out_by_a_forked_copy_comes_back_whole(tmp_path):
+    out = run("""
+        import os
+        from batchsms import background
+        me = os.getpid()
+        def work(n):
+            return {"by": "copy" if os.getpid() != me else "here", "squares": [i * i for i in range(n)]}
+        found = background.Elsewhere(work, 100_000).result()
+        print(found["by"], len(found["squares"]), found["squares"][-1])
+        def failing(n):
+            if os.getpid() != me:
+                raise MemoryError("the copy ran out")
+            return n
+        print(background.Elsewhere(failing, 7).result())
+    """, tmp_path)
+    assert out.split() == ["copy", "100000", str(99_999 ** 2), "7"]
+
+
+def test_a_pool_that_cannot_take_the_work_leaves_it_to_this_process(tmp_path):
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(1)
+    pool.shutdown()
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)  # and no fork: a thread runs
+    other.start()
+    try:
+        found = background.Elsewhere(sorted, [3, 1, 2], pool=pool)
+        assert found.result() == [1, 2, 3]
+    finally:
+        stop.set()
+        other.join()

@@ -124,11 +124,12 @@ def _options(sheet, kind: str, **extra) -> CheckOptions:
     return CheckOptions(template=template, now=NOW, **extra)
 
 
-def _compare(path: Path, kind: str, tmp_path: Path, prices: Prices | None = None, **extra) -> ColumnarReport:
+def _compare(path: Path, kind: str, tmp_path: Path, prices: Prices | None = None, helpers=None,
+             **extra) -> ColumnarReport:
     by_rows_sheet = load(path, columnar=False, delimiter=DELIMITERS[path.stem])
     by_columns_sheet = load(path, columnar=True, delimiter=DELIMITERS[path.stem])
     rows = check(by_rows_sheet, _options(by_rows_sheet, kind, **extra), by_columns=False)
-    columns = check(by_columns_sheet, _options(by_columns_sheet, kind, **extra), by_columns=True)
+    columns = check(by_columns_sheet, _options(by_columns_sheet, kind, **extra), helpers=helpers, by_columns=True)
     assert isinstance(columns, ColumnarReport)
     assert type(rows) is not ColumnarReport
     zone = ZoneInfo("Australia/Sydney")
@@ -232,6 +233,7 @@ def small_pieces(monkeypatch):
     monkeypatch.setattr(columnar, "CHUNK_ROWS", 1009)
     monkeypatch.setattr(columnar_preview, "BLOCK", 997)
     monkeypatch.setattr(columnar_preview, "PARALLEL_ROWS", 1000)  # the preview's second half by a fork
+    monkeypatch.setattr(columnar, "SPLIT_ROWS", 500)  # each chunk's recipients judged in two halves
 
 
 @pytest.mark.parametrize("name,kind", [("small", "plain"), ("country", "plain"), ("small", "text")])
@@ -241,3 +243,82 @@ def test_a_sheet_too_big_to_hold_is_streamed_with_the_same_verdicts(sheets, tmp_
     assert sheet.rows._rows is None
     report = _compare(sheets[name], kind, tmp_path, dedupe=name == "small")
     assert isinstance(report.sheet.rows, StreamedRows)
+
+
+def test_a_helper_process_judges_half_the_recipients_with_the_same_verdicts(sheets, tmp_path, monkeypatch):
+    """With helpers started (as `batchsms check` starts them for a big sheet), the second half of the
+    recipient column is judged in a helper process: every verdict and file is still the row-by-row one."""
+    from batchsms import background, columnar
+    from batchsms.parallel import start_helpers
+
+    monkeypatch.setattr(columnar, "SPLIT_ROWS", 1000)
+    made = []
+    init = background.Elsewhere.__init__
+    monkeypatch.setattr(background.Elsewhere, "__init__",
+                        lambda self, *a, **k: made.append(self) or init(self, *a, **k))
+    helpers = start_helpers(2)
+    if helpers is None:
+        pytest.skip("no forkserver on this platform")
+    with helpers:
+        _compare(sheets["plain"], "plain", tmp_path, helpers=helpers)
+    assert len(made) == 1
+    assert made[0]._future is not None and made[0]._future.exception() is None  # the helper answered
+
+
+FORKED_CLI = """
+import os, sys
+from batchsms import background, check, cli, columnar, columnar_preview
+check.COLUMNAR_MIN_ROWS, columnar.SPLIT_ROWS, columnar_preview.PARALLEL_ROWS = 1000, 1000, 1000
+me, ways = os.getpid(), []
+result = background.Elsewhere.result
+def where(self):
+    ways.append("helper" if self._future is not None else "fork" if self._pid else "here")
+    return result(self)
+background.Elsewhere.result = where
+forked = background.Forked.__init__
+def counted(self, work, **kwargs):
+    forked(self, work, **kwargs)
+    ways.append("copy" if self.forked else "here")
+background.Forked.__init__ = counted
+sys.argv = ["batchsms"] + sys.argv[1:]
+try:
+    cli.main()
+finally:
+    if os.getpid() == me:
+        sys.stderr.write(f"ways={ways}\\n")
+"""
+
+
+def test_the_cli_with_every_fork_writes_what_the_row_by_row_check_writes(sheets, tmp_path):
+    """`batchsms check` on a big sheet has half of the recipients judged by a helper process, the report
+    written by a forked copy beside the preview, and half of the preview by another: its report and preview
+    are byte for byte the row-by-row check's."""
+    import os
+    import subprocess
+    import sys
+
+    import batchsms
+
+    env = dict(os.environ, PYTHONPATH=str(Path(batchsms.__file__).resolve().parents[1]))
+    env.pop("BATCHSMS_CHECK", None)
+    written = {}
+    for way in ("columns", "rows"):
+        folder = tmp_path / way
+        folder.mkdir()
+        argv = [sys.executable, "-c", FORKED_CLI, "check", str(sheets["plain"]),
+                "--template", str(_template_file(tmp_path)), "--report", str(folder / "r.csv"),
+                "--preview", str(folder / "p.csv"), "--json", "--delimiter", ","]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120,
+                              env=dict(env, BATCHSMS_CHECK=way, BATCHSMS_STATE=str(tmp_path / "state")))
+        assert done.returncode == 1, done.stderr  # the sheet has errors on purpose
+        written[way] = (folder / "r.csv").read_bytes(), (folder / "p.csv").read_bytes(), done.stderr
+    assert written["columns"][:2] == written["rows"][:2]
+    # recipients' second half by the helper, then the report and the preview's second half by forked copies
+    assert "ways=['helper', 'copy', 'copy']" in written["columns"][2]
+    assert "ways=['copy']" in written["rows"][2]  # row by row: the report beside the preview
+
+
+def _template_file(folder: Path) -> Path:
+    path = folder / "t.txt"
+    path.write_text(TEMPLATE, encoding="utf-8")
+    return path
