@@ -521,8 +521,8 @@ def check(sheet: Sheet, options: CheckOptions, workers: int = 1, helpers: Helper
         from . import columnar  # numpy and pandas: imported only for a sheet this big
 
         if columnar.supported(checker, options, selection.active, quiet):
-            with gc_paused():  # a helper process, if started, judges half of the recipients
-                return columnar.check_columns(checker, options, helpers.ready_pool() if helpers is not None else None)
+            with gc_paused():  # a helper process, if started, judges half of a big recipient column
+                return columnar.check_columns(checker, options, helpers)
     with gc_paused():
         results = check_rows(checker, workers, helpers)
         apply_other_readings(results, checker)

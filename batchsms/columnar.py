@@ -48,6 +48,7 @@ from .template import MissingVariable, RenderError
 
 if TYPE_CHECKING:
     from .check import CheckOptions, RowChecker
+    from .parallel import Helpers
 
 #: Rows from which the distinct cells of a column are found by pandas.factorize (the reader of so big a
 #: sheet imported pandas already) rather than a dict.
@@ -498,9 +499,9 @@ class _Tails:
 CHUNK_ROWS = 500_000
 
 
-def check_columns(checker: RowChecker, options: CheckOptions, pool: object = None) -> ColumnarReport:
-    """Every row's verdict, by columns (the caller has made sure :func:`supported` holds); ``pool`` (helper
-    processes, a ProcessPoolExecutor) takes half of a big recipient column."""
+def check_columns(checker: RowChecker, options: CheckOptions, helpers: Helpers | None = None) -> ColumnarReport:
+    """Every row's verdict, by columns (the caller has made sure :func:`supported` holds); ``helpers`` (started
+    by the caller, see parallel.helpers_for) take half of a big recipient column."""
     from .check import name_other_readings, reading_books
 
     sheet = checker.sheet
@@ -510,9 +511,9 @@ def check_columns(checker: RowChecker, options: CheckOptions, pool: object = Non
     country_values: set[str] | None = None
     country_cell = None
     if isinstance(sheet.rows, StreamedRows):
-        country_values, country_cell = _check_streamed(report, checker, pool)
+        country_values, country_cell = _check_streamed(report, checker, helpers)
     else:
-        _check_part(report, checker, sheet, 0, pool)
+        _check_part(report, checker, sheet, 0, helpers)
     _keys(report)
     # names the other countries' readings of bad numbers (check.apply_other_readings)
     # A row's reading does not depend on its row: every row not checked row by row has an empty
@@ -553,7 +554,8 @@ def _country_cell(country_cell, checker: RowChecker):
     return cell
 
 
-def _check_part(report: ColumnarReport, checker: RowChecker, part: Sheet, offset: int, pool: object = None) -> None:
+def _check_part(report: ColumnarReport, checker: RowChecker, part: Sheet, offset: int,
+                helpers: Helpers | None = None) -> None:
     """Check the rows of ``part`` (the sheet, or a chunk of it starting at row ``offset``) into ``report``."""
     whole = part is report.sheet
     into = report if whole else ColumnarReport.sharing(report, part)
@@ -563,7 +565,7 @@ def _check_part(report: ColumnarReport, checker: RowChecker, part: Sheet, offset
     try:
         special = _special_rows(part, checker, columns)
         to_source = next(s for s in checker.sources if s.field == F.TO)
-        _recipients(into, checker, list(map(str.strip, columns(to_source.column))), special, pool)
+        _recipients(into, checker, list(map(str.strip, columns(to_source.column))), special, helpers)
         external = next((s for s in checker.sources if s.field == F.EXTERNAL_ID), None)
         if external is not None and whole:
             ext = list(map(str.strip, columns(external.column))) if external.column is not None else [""] * count
@@ -586,7 +588,7 @@ def _check_part(report: ColumnarReport, checker: RowChecker, part: Sheet, offset
         report.heads |= into.heads
 
 
-def _check_streamed(report: ColumnarReport, checker: RowChecker, pool: object = None):
+def _check_streamed(report: ColumnarReport, checker: RowChecker, helpers: Helpers | None = None):
     """Check a sheet too big to hold (sheet.Streamed) a chunk of records at a time."""
     from .sheet import ColumnRows as Rows
 
@@ -605,11 +607,14 @@ def _check_streamed(report: ColumnarReport, checker: RowChecker, pool: object = 
         hi = int(np.searchsorted(numbers, line + size, side="right"))
         local = (numbers[done:hi] - 1 - line).tolist()
         if local:
-            cells = [[column[i] for i in local] for column in chunk]
+            if local[-1] - local[0] == len(local) - 1:  # no empty line in the chunk: its columns as they are
+                cells = [column[local[0]:local[-1] + 1] for column in chunk]
+            else:
+                cells = [[column[i] for i in local] for column in chunk]
             width_here = max(width, rows.widest)
             part = Sheet(sheet.path, sheet.header, Rows(cells[:width_here], width), numbers[done:hi].tolist(), "csv",
                          sheet.encoding, sheet.delimiter, None, sheet.header_row, columns=sheet.columns)
-            _check_part(report, checker, part, done, pool)
+            _check_part(report, checker, part, done, helpers)
             if index is not None:
                 values = list(map(str.strip, cells[index]))
                 country_values.update(values)
@@ -647,11 +652,12 @@ SPLIT_ROWS = 200_000
 
 
 def _recipients(report: ColumnarReport, checker: RowChecker, cells: list[str], special: np.ndarray,
-                pool: object = None) -> None:
+                helpers: Helpers | None = None) -> None:
     """Each row's recipient: plain mobiles by columns, every other cell's verdict once per distinct text.
 
-    A big column is judged in two halves at once, the second by a helper process of ``pool``
-    (or a forked copy): rows are independent, and the phone numbers are most of a check's time.
+    A big column is judged in two halves at once, the second by a helper process
+    of ``helpers`` (or a forked copy): rows are independent, and the phone numbers are most of a check's
+    time.
     """
     from .background import Elsewhere
 
@@ -660,8 +666,10 @@ def _recipients(report: ColumnarReport, checker: RowChecker, cells: list[str], s
     aside = np.zeros(count, dtype=bool)
     aside[special] = True
     half = count // 2 if count >= SPLIT_ROWS else count
-    elsewhere = Elsewhere(_judge_elsewhere, book.country, allow, cells[half:], aside[half:], pool=pool) \
-        if half < count else None
+    elsewhere = None
+    if half < count:
+        pool = helpers.ready_pool() if helpers is not None else None
+        elsewhere = Elsewhere(_judge_elsewhere, book.country, allow, cells[half:], aside[half:], pool=pool)
     parts = [(0, _judge(book, allow, cells[:half], aside[:half], report.verdict_ids, report.verdicts))]
     if elsewhere is not None:
         parts.append((half, elsewhere.result()))

@@ -112,3 +112,32 @@ def test_a_large_sheet_is_read_by_columns_and_checked_by_columns(tmp_path):
     assert isinstance(report.sheet.rows, ColumnRows)
     assert isinstance(report, ColumnarReport)
     assert report.summary()["rows_read"] == 30_000
+
+
+@pytest.mark.parametrize("body", [
+    f"{HEADER}\n" + "Ann,0412345678,Bondi\n\n \nBob,0412345679\n,,\nCy,0412345670,Manly,extra,cells\n",
+    f"{HEADER}\r\nAnn,0412345678,Bondi\r\n\r\n \t\r\nBob,0412345679,,\r\n",
+    f"{HEADER}\nAnn\x0bLee,0412345678,Bon\x0cdi\nBo\x1cb,0412\u2028345679,Ma\x85nly\n\t,\x1d,\u00a0\n\u3000\n",
+    f"{HEADER}\n\u00a0,\u2003\n\u00a0x,1\n\u2028\n\u00c9mile,0412345678,Bondi\n\u00a0\n",  # non-ASCII spaces and É
+    f"{HEADER}\n" + "".join(f" Ann{i}, 0412345678,Bondi\n  ,\t,\n" for i in range(300)),  # many lines start blank
+    f"{HEADER}\nAnn,0412345678,Bondi\n\n\n",
+    f"{HEADER}\nAnn,0412345678,Bondi\n ,",  # a last line of blanks without a line break
+])
+def test_a_streamed_sheet_finds_the_empty_rows_csv_finds(tmp_path, monkeypatch, body, reader):
+    """A sheet too big to hold is scanned for empty rows by their bytes: the rows it numbers are the
+    rows ``csv.reader`` reads (lines that start like an empty row are looked at byte by byte, or all
+    lines at once when there are many)."""
+    from batchsms import sheet as sheet_module
+    from batchsms.sheet import StreamedRows
+
+    if reader == "split":
+        pytest.skip("one reading is enough: streaming does not depend on it")
+    path = tmp_path / "s.csv"
+    path.write_bytes(body.encode("utf-8"))
+    by_csv = load(path, columnar=False)
+    monkeypatch.setattr(sheet_module, "STREAM_BYTES", 1)
+    monkeypatch.setattr(sheet_module, "PIECE_BYTES", 1024)  # several pieces, lines split across them
+    streamed = load(path)
+    assert isinstance(streamed.rows, StreamedRows)
+    assert list(streamed.row_numbers) == list(by_csv.row_numbers)
+    assert list(streamed.rows) == list(by_csv.rows)
