@@ -343,7 +343,8 @@ def send_sheet(path: str | Path, options: Options, target: Target, send: SendOpt
                                        public=not is_loopback_host(urlsplit(target.base_url).hostname or ""))
         report = check_sheet(sheet_path, options, helpers=helpers, preferences=preferences)
         # the report is written by a forked copy while this process makes the preview (background.py)
-        with background.alongside((lambda: report.write(report_path)) if report_path is not None else None):
+        with background.alongside((lambda: report.write(report_path)) if report_path is not None else None,
+                                  rows=len(report.sheet.rows)):
             preview = preview_of(report, options, preferences)
             if preview_path is not None:
                 preview.write(preview_path)

@@ -64,15 +64,20 @@ class Forked:
             self._work()
 
 
+#: Rows of a sheet from which a forked copy pays for itself (below, forking costs more than it saves).
+MIN_ROWS = 50_000
+
+
 @contextmanager
-def alongside(work: Callable[[], object] | None) -> Iterator[Forked | None]:
+def alongside(work: Callable[[], object] | None, *, rows: int | None = None) -> Iterator[Forked | None]:
     """Run ``work`` in a forked copy while the ``with`` body runs here; joined when the body ends. If the body
     fails, the copy is still waited for (never left running; what it writes is whole), and the body's error is
-    the one raised. ``None``: nothing to do."""
+    the one raised. ``None``: nothing to do. ``rows``: the size of the sheet the work is about; below
+    :data:`MIN_ROWS` the work is done here, at once."""
     if work is None:
         yield None
         return
-    forked = Forked(work)
+    forked = Forked(work, fork=rows is None or rows >= MIN_ROWS)
     try:
         yield forked
     except BaseException:

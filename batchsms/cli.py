@@ -336,7 +336,7 @@ def check(report_path: Path | None, as_json: bool, **params) -> None:
     with helpers_for(sheet_path) as helpers:
         report = check_sheet(sheet_path, options, helpers=helpers, preferences=prefs)
     # the report is written by a forked copy while this process makes the preview (background.py)
-    with background.alongside(lambda: report.write(report_path)):
+    with background.alongside(lambda: report.write(report_path), rows=len(report.sheet.rows)):
         preview = preview_of(report, options, prefs)
         written = {"report": str(report_path)}
         if preview_path is not False:

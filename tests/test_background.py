@@ -134,3 +134,17 @@ def test_a_pool_that_cannot_take_the_work_leaves_it_to_this_process(tmp_path):
     finally:
         stop.set()
         other.join()
+
+
+def test_a_small_sheet_s_work_is_done_here(tmp_path):
+    out = run("""
+        import os
+        from batchsms import background
+        me = os.getpid()
+        made = []
+        with background.alongside(lambda: made.append(os.getpid()), rows=background.MIN_ROWS - 1) as forked:
+            print(forked.forked, made == [me])
+        with background.alongside(lambda: None, rows=background.MIN_ROWS) as forked:
+            print(forked.forked)
+    """, tmp_path)
+    assert out.split() == ["False", "True", "True"]

@@ -269,6 +269,7 @@ FORKED_CLI = """
 import os, sys
 from batchsms import background, check, cli, columnar, columnar_preview
 check.COLUMNAR_MIN_ROWS, columnar.SPLIT_ROWS, columnar_preview.PARALLEL_ROWS = 1000, 1000, 1000
+background.MIN_ROWS = 1000
 me, ways = os.getpid(), []
 result = background.Elsewhere.result
 def where(self):
