@@ -36,6 +36,7 @@ from .paths import check_output
 from .preview import Preview, default_preview_path
 from .pricing import check_budget, run_prices
 from .report import Report
+from .report import report_path as report_path_of
 from .results import default_results_path_for, write_results
 from .sender import Job, Plan, Sender, SendStats, plan
 from .sheet import Sheet, load
@@ -325,7 +326,7 @@ def send_sheet(path: str | Path, options: Options, target: Target, send: SendOpt
     preferences = preferences if preferences is not None else load_preferences()
     sheet_path = Path(path)
     inputs = options.inputs(sheet_path)
-    report_path = check_output(Path(send.report), "--report", inputs) if send.report is not None else None
+    report_path = check_output(report_path_of(send.report), "--report", inputs) if send.report is not None else None
     preview_path = None
     if send.preview is not False:
         preview_path = default_preview_path(sheet_path) if send.preview is True else Path(send.preview)
@@ -342,9 +343,11 @@ def send_sheet(path: str | Path, options: Options, target: Target, send: SendOpt
             options = resolve_webhooks(options, load_sheet(sheet_path, options),
                                        public=not is_loopback_host(urlsplit(target.base_url).hostname or ""))
         report = check_sheet(sheet_path, options, helpers=helpers, preferences=preferences)
+        if helpers is not None:  # checked: idle helpers would hold memory through the send, and their threads
+            helpers.close()      # would keep the report below from a forked copy (a process with threads never forks)
         # the report is written by a forked copy while this process makes the preview (background.py)
         with background.alongside((lambda: report.write(report_path)) if report_path is not None else None,
-                                  rows=len(report.sheet.rows)):
+                                  rows=len(report.sheet.rows), leaves=[report_path] if report_path else []):
             preview = preview_of(report, options, preferences)
             if preview_path is not None:
                 preview.write(preview_path)

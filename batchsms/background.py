@@ -17,9 +17,11 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 
 def can_fork() -> bool:
@@ -33,13 +35,18 @@ class Forked:
     ``work`` must only write files: anything else it changes stays in the copy.
     """
 
-    def __init__(self, work: Callable[[], object], *, fork: bool = True) -> None:
+    def __init__(self, work: Callable[[], object], *, fork: bool = True, leaves: Sequence[Path] = ()) -> None:
         self._work = work
+        self._leaves = leaves
         self._pid = 0
         if not (fork and can_fork()):
             work()
             return
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:  # no memory or no process slot for a copy (ENOMEM, EAGAIN): the work is done here
+            work()
+            return
         if pid == 0:  # the copy: do the work, and leave without running anything of the parent's (atexit, flushes)
             code = 1
             try:
@@ -60,8 +67,12 @@ class Forked:
             return
         pid, self._pid = self._pid, 0
         _, status = os.waitpid(pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0 and redo:
-            self._work()
+        if os.waitstatus_to_exitcode(status) != 0:
+            for path in map(Path, self._leaves):  # a copy killed mid-write leaves its temp file (named by its pid)
+                for stray in path.parent.glob(f".{path.name}.{pid}.*"):
+                    stray.unlink(missing_ok=True)
+            if redo:
+                self._work()
 
 
 #: Rows of a sheet from which a forked copy pays for itself (below, forking costs more than it saves).
@@ -69,7 +80,8 @@ MIN_ROWS = 50_000
 
 
 @contextmanager
-def alongside(work: Callable[[], object] | None, *, rows: int | None = None) -> Iterator[Forked | None]:
+def alongside(work: Callable[[], object] | None, *, rows: int | None = None,
+              leaves: Sequence[Path] = ()) -> Iterator[Forked | None]:
     """Run ``work`` in a forked copy while the ``with`` body runs here; joined when the body ends. If the body
     fails, the copy is still waited for (never left running; what it writes is whole), and the body's error is
     the one raised. ``None``: nothing to do. ``rows``: the size of the sheet the work is about; below
@@ -77,7 +89,7 @@ def alongside(work: Callable[[], object] | None, *, rows: int | None = None) -> 
     if work is None:
         yield None
         return
-    forked = Forked(work, fork=rows is None or rows >= MIN_ROWS)
+    forked = Forked(work, fork=rows is None or rows >= MIN_ROWS, leaves=leaves)
     try:
         yield forked
     except BaseException:
@@ -109,21 +121,43 @@ class Elsewhere:
             except Exception:  # a pool shut down or broken: try the other ways
                 self._future = None
         if can_fork():
-            read, write = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # the copy: send the result, and leave without running anything of the parent's
-                code = 1
-                try:
-                    os.close(read)
-                    with os.fdopen(write, "wb") as out:
-                        pickle.dump(fn(*args), out, protocol=pickle.HIGHEST_PROTOCOL)
-                    code = 0
-                finally:
-                    os._exit(code)
-            os.close(write)
-            self._pid, self._read = pid, read
-            return
+            with contextlib.suppress(OSError):  # no pipe, memory or process slot for a copy: worked out here
+                self._fork(fn, args)
+                return
         self._value, self._done = fn(*args), True
+
+    def _fork(self, fn: Callable[..., object], args: tuple) -> None:
+        read, write = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read)
+            os.close(write)
+            raise
+        if pid == 0:  # the copy: send the result, and leave without running anything of the parent's
+            code = 1
+            try:
+                os.close(read)
+                with os.fdopen(write, "wb") as out:
+                    pickle.dump(fn(*args), out, protocol=pickle.HIGHEST_PROTOCOL)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write)
+        self._pid, self._read = pid, read
+
+    def cancel(self) -> None:
+        """Give up on the result (this process failed meanwhile): a forked copy is stopped and reaped, its pipe
+        closed; a helper's task is cancelled if it has not started."""
+        if self._future is not None:
+            self._future.cancel()
+        elif self._pid:
+            os.close(self._read)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+            os.waitpid(self._pid, 0)
+            self._pid = 0
+        self._done = True
 
     def result(self) -> object:
         """The result (worked out here if the other process failed)."""

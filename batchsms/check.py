@@ -393,11 +393,11 @@ def reading_books(checker: RowChecker, heads: set[str], country_values: set[str]
     if index is not None:
         if country_values is None:
             country_values = {cells[index].strip() for cells in sheet.rows}
-        for value in country_values:
+        for value in sorted(country_values):  # sorted: the readings' order is the same on every run
             book = checker.book_of_cell(value)
             if book is not None:
                 regions[book.country] = None
-    for head in heads:
+    for head in sorted(heads):
         region = main_region(head)
         if region is not None:
             regions[region] = None

@@ -49,6 +49,7 @@ from .phones import regions_named
 from .preview import Preview, default_preview_path
 from .pricing import format_money, parse_amount
 from .report import Report
+from .report import report_path as report_path_of
 
 #: The sandbox's made-up token (the sandbox package is imported only when a sandbox runs).
 DEFAULT_SANDBOX_TOKEN = "sandbox"
@@ -328,7 +329,8 @@ def check(report_path: Path | None, as_json: bool, **params) -> None:
     prefs = preferences()
     sheet_path = params["sheet_path"]
     inputs = options.inputs(sheet_path)
-    report_path = check_output(report_path or default_sibling(sheet_path, "report", ".csv"), "--report", inputs)
+    report_path = check_output(report_path_of(report_path or default_sibling(sheet_path, "report", ".csv")),
+                               "--report", inputs)
     preview_path = preview_target(params)
     if preview_path is not False:
         preview_path = check_output(default_preview_path(sheet_path) if preview_path is True else preview_path,
@@ -336,7 +338,7 @@ def check(report_path: Path | None, as_json: bool, **params) -> None:
     with helpers_for(sheet_path) as helpers:
         report = check_sheet(sheet_path, options, helpers=helpers, preferences=prefs)
     # the report is written by a forked copy while this process makes the preview (background.py)
-    with background.alongside(lambda: report.write(report_path), rows=len(report.sheet.rows)):
+    with background.alongside(lambda: report.write(report_path), rows=len(report.sheet.rows), leaves=[report_path]):
         preview = preview_of(report, options, prefs)
         written = {"report": str(report_path)}
         if preview_path is not False:

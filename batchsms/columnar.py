@@ -628,11 +628,20 @@ def _check_streamed(report: ColumnarReport, checker: RowChecker, helpers: Helper
 
 
 def _columns(sheet: Sheet):
-    """A function giving column j as a list of cells, one per row."""
+    """A function giving column j as a list of cells, one per row (made once per column: callers ask for a
+    column once per distinct message, which made a sheet read row by row quadratic)."""
     rows = sheet.rows
     if isinstance(rows, ColumnRows):
         return lambda j: rows.columns[j]
-    return lambda j: [cells[j] for cells in rows]
+    made: dict[int, list[str]] = {}
+
+    def column(j: int) -> list[str]:
+        found = made.get(j)
+        if found is None:
+            found = made[j] = [cells[j] for cells in rows]
+        return found
+
+    return column
 
 
 def _special_rows(sheet: Sheet, checker: RowChecker, columns) -> np.ndarray:
@@ -670,7 +679,12 @@ def _recipients(report: ColumnarReport, checker: RowChecker, cells: list[str], s
     if half < count:
         pool = helpers.ready_pool() if helpers is not None else None
         elsewhere = Elsewhere(_judge_elsewhere, book.country, allow, cells[half:], aside[half:], pool=pool)
-    parts = [(0, _judge(book, allow, cells[:half], aside[:half], report.verdict_ids, report.verdicts))]
+    try:
+        parts = [(0, _judge(book, allow, cells[:half], aside[:half], report.verdict_ids, report.verdicts))]
+    except BaseException:
+        if elsewhere is not None:  # never leave the other half's process behind
+            elsewhere.cancel()
+        raise
     if elsewhere is not None:
         parts.append((half, elsewhere.result()))
     heads: set[str] = set()

@@ -70,6 +70,15 @@ def clip(value: str, limit: int = MAX_CELL_IN_REPORT) -> str:
     return f"{value[:limit]}… ({len(value) - limit:,} more characters)"
 
 
+def report_path(path: str | Path) -> Path:
+    """``path`` as a report's path, refused (ConfigError) unless it ends in .csv, .xlsx or .json: asked before
+    the check runs too, so a run never fails on it once the preview is written."""
+    path = Path(path)
+    if path.suffix.lower() not in REPORT_SUFFIXES:
+        raise ConfigError(f"--report {path}: the report must end in .csv, .xlsx or .json")
+    return path
+
+
 @dataclass(slots=True)
 class RowResult:
     """The verdict on one data row: what would be sent, or why not."""
@@ -166,10 +175,8 @@ class Report:
 
     def write(self, path: str | Path) -> Path:
         """Write the issues as .csv, .xlsx or .json, chosen by the path's suffix."""
-        path = Path(path)
+        path = report_path(path)
         suffix = path.suffix.lower()
-        if suffix not in REPORT_SUFFIXES:
-            raise ConfigError(f"--report {path}: the report must end in .csv, .xlsx or .json")
         if suffix == ".json":
             data = {"summary": self.summary(), "issues": [i.record() for i in self.issues()]}
             path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")

@@ -1062,7 +1062,7 @@ def write_pieces(fh: BinaryIO, pieces: list[bytes]) -> None:
 def _atomically(path: Path, mode: int | None, write: Any) -> None:
     """``write(tmp)`` a temp file beside ``path``, then rename it to ``path`` (with ``mode``, or the usual
     permissions of a new file, never the temp file's 0600); nothing is left behind on failure."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", dir=path.parent or ".")
     os.fchmod(fd, mode if mode is not None else 0o666 & ~_umask())
     os.close(fd)
     tmp = Path(tmp_name)

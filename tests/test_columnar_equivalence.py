@@ -323,3 +323,28 @@ def _template_file(folder: Path) -> Path:
     path = folder / "t.txt"
     path.write_text(TEMPLATE, encoding="utf-8")
     return path
+
+
+def test_a_sheet_read_row_by_row_gives_each_column_once(tmp_path):
+    """A sheet the csv module read (rows, not columns) hands the check by columns each column once: asked
+    once per distinct message, it made a 60,000-row send with a Jinja template run for hours."""
+    from batchsms.sheet import Sheet
+
+    class CountedRows(list):
+        walks = 0
+
+        def __iter__(self):
+            CountedRows.walks += 1
+            return super().__iter__()
+
+    header = ["Name", "Mobile", "Clinic"]
+    rows = CountedRows([[f"Name{i}", f"04{10_000_000 + i:08d}", "Bondi"] for i in range(3000)])
+    sheet = Sheet(tmp_path / "s.csv", header, rows, list(range(2, 3002)), "csv", raw_header=header)
+    from batchsms.sheet import map_columns
+
+    sheet.columns = map_columns(sheet, ())
+    template = MessageTemplate("Hi {{ Name | upper }} at {{ Clinic }}", header, name="j.txt")  # Jinja: reads any cell
+    report = check(sheet, CheckOptions(template=template, now=NOW), by_columns=True)
+    assert isinstance(report, ColumnarReport)
+    assert report.summary()["rows_valid"] == 3000
+    assert CountedRows.walks <= 10  # a few passes over the rows, not one per distinct message (3,000)
