@@ -808,6 +808,8 @@ def _distinct_rows(columns, indexes: list[int], count: int) -> tuple[np.ndarray,
     Numbered in order of first appearance: with a dict below :data:`FACTORIZE_ROWS` rows (importing
     pandas would cost more), with pandas' hash tables (factorize) from there on.
     """
+    if not indexes:  # a text that reads no cell (a template without variables): one message for every row
+        return np.zeros(count, dtype=np.int64), np.zeros(min(count, 1), dtype=np.int64)
     if count < FACTORIZE_ROWS:
         table: dict[tuple, int] = {}
         keys = zip(*(columns(j) for j in indexes), strict=True)

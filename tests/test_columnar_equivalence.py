@@ -116,6 +116,9 @@ TEMPLATE = "Hi {{ First_Name }}, your {{ Clinic }} appointment is confirmed. Rep
 def _options(sheet, kind: str, **extra) -> CheckOptions:
     if kind == "plain":
         template = MessageTemplate(TEMPLATE, sheet.header, name="t.txt")
+    elif kind in ("constant", "empty"):  # a template that reads no cell
+        template = MessageTemplate("Hello there. Reply STOP to opt out." if kind == "constant" else "", sheet.header,
+                                   name="c.txt")
     elif kind == "jinja":
         template = MessageTemplate("Hi {{ First_Name | default('there', true) }} {{ Last_Name | upper }} "
                                    "{{ Text }}", sheet.header, name="j.txt")
@@ -348,3 +351,10 @@ def test_a_sheet_read_row_by_row_gives_each_column_once(tmp_path):
     assert isinstance(report, ColumnarReport)
     assert report.summary()["rows_valid"] == 3000
     assert CountedRows.walks <= 10  # a few passes over the rows, not one per distinct message (3,000)
+
+
+@pytest.mark.parametrize("kind", ["constant", "empty"])
+def test_a_template_without_variables_equal(sheets, tmp_path, kind):
+    """One message for every row (a template that reads no cell crashed the check by columns)."""
+    report = _compare(sheets["small"], kind, tmp_path)
+    assert len(report.messages.texts) == 1
