@@ -554,6 +554,7 @@ def _write_from_file(preview: Preview, path: Path, header: list[str], width: int
     shapes: dict[bytes, bool] = {}
     alike_fields: dict[tuple[int, int], tuple[bytes, bool, str]] = {}
     across, leases, special = report.across, report.leases, report.special
+    specials = np.array(sorted(special), dtype=np.int64)  # rows checked row by row, in order
     pieces_of: dict[tuple[int, int], list[tuple[str, str]]] = {}
 
     def own_pieces(verdict: int, message: int) -> list[tuple[str, str]]:
@@ -663,9 +664,20 @@ def _write_from_file(preview: Preview, path: Path, header: list[str], width: int
                     field, changed = csv_field(labels[first + n], delimiter)
                     will[here[n]] = field.encode("utf-8")
                     odd[here[n]] |= changed
-            for index in report.special:
-                if lo <= index < hi:
-                    odd[index - lo] = True
+            for index in specials[np.searchsorted(specials, lo):np.searchsorted(specials, hi)].tolist():
+                k = index - lo
+                if odd[k]:
+                    continue
+                # a row checked row by row: its Message ... Status as _extra gives them (its Will text is its
+                # label and its Problem its issues', made above as for every row)
+                extra = preview._extra(report.result(index, external=False))
+                if not with_cost:
+                    del extra[6]
+                fields = [cell_text(v) for v in extra[1:]]
+                if any(changes(field) for field in fields):
+                    odd[k] = True  # a field made inert: the whole line is quoted, as _odd_line makes it
+                    continue
+                mid[k] = sep + sep.join(tables._quoted(field, delimiter).encode("utf-8") for field in fields) + sep
             count_here = hi - lo
             seps = [sep] * count_here
             cells = np.fromiter(map(bytes.count, own, seps), dtype=np.int64, count=count_here)
@@ -736,4 +748,4 @@ def _odd_line(preview: Preview, index: int, width: int, columns: list[str], cell
         del extra[6]
     problem = "; ".join(f"{i.column + ': ' if i.column else ''}{i.message}" for i in r.issues)
     row = [cell_text(v) for v in cells + extra + [problem]]
-    return csv_lines([[v] for v in row], report.sheet.delimiter or ",")[0]
+    return tables.csv_line(row, report.sheet.delimiter or ",")
