@@ -330,7 +330,7 @@ def _template_file(folder: Path) -> Path:
 
 def test_a_sheet_read_row_by_row_gives_each_column_once(tmp_path):
     """A sheet the csv module read (rows, not columns) hands the check by columns each column once: asked
-    once per distinct message, it made a 60,000-row send with a Jinja template run for hours."""
+    once per distinct message, it kept a 60,000-row send with a Jinja template checking for minutes."""
     from batchsms.sheet import Sheet
 
     class CountedRows(list):
