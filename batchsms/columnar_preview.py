@@ -555,19 +555,20 @@ def _write_from_file(preview: Preview, path: Path, header: list[str], width: int
     alike_fields: dict[tuple[int, int], tuple[bytes, bool, str]] = {}
     across, leases, special = report.across, report.leases, report.special
     specials = np.array(sorted(special), dtype=np.int64)  # rows checked row by row, in order
-    pieces_of: dict[tuple[int, int], list[tuple[str, str]]] = {}
+    verdict_pieces: dict[int, list[tuple[str, str]]] = {}
+    message_pieces: dict[int, list[tuple[str, str]]] = {}
 
     def own_pieces(verdict: int, message: int) -> list[tuple[str, str]]:
         """The Problem texts (and codes) of a row's own cells: its recipient's verdict, then its message."""
-        found = pieces_of.get((verdict, -2))
+        found = verdict_pieces.get(verdict)
         if found is None:
             label = report.to_label
-            found = pieces_of[(verdict, -2)] = [(f"{label + ': ' if label else ''}{p[2]}", p[1])
-                                                for p in (report.verdicts[verdict][2] if verdict >= 0 else ())]
-        made = pieces_of.get((-2, message))
+            found = verdict_pieces[verdict] = [(f"{label + ': ' if label else ''}{p[2]}", p[1])
+                                               for p in (report.verdicts[verdict][2] if verdict >= 0 else ())]
+        made = message_pieces.get(message)
         if made is None:
-            made = pieces_of[(-2, message)] = [(f"{p[0] + ': ' if p[0] else ''}{p[4]}", p[3])
-                                               for p in (report.messages.problems[message] if message >= 0 else ())]
+            made = message_pieces[message] = [(f"{p[0] + ': ' if p[0] else ''}{p[4]}", p[3])
+                                              for p in (report.messages.problems[message] if message >= 0 else ())]
         return found + made
 
     def write(tmp: Path) -> None:
