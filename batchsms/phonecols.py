@@ -466,13 +466,14 @@ class Settler:
             mobile[group] = self._mobile_by_prefix(length, p, keys)
         alive &= mobile
         # placeholders (seven equal digits, counting up, example numbers) are left to the rules
-        total = len(cc) + size
         tail = np.zeros(rows, dtype=np.int64)
         for i in range(8):
             col = np.clip(size - 8 + i, 0, d.shape[1] - 1)
             tail = tail * 10 + nsn[np.arange(rows), col].astype(np.int64)
-        suspect = (total >= 8) & (size >= 8) & np.isin(tail, self.suspect)
-        short = (total >= 8) & (size < 8)  # the tail reaches into the country code: ask the rules
+        suspect = (size >= 8) & np.isin(tail, self.suspect)
+        # a national number under 8 digits: the rules' tail (the E.164 text's last 8 characters) reaches into
+        # the country code, or to its "+" (Tokelau's example mobile +690 7290): ask the rules
+        short = size < 8
         alive &= ~suspect & ~short
         picked = np.flatnonzero(alive)
         e164: list[str] = [""] * len(picked)
