@@ -33,7 +33,7 @@ from .rules import ERROR, Problem
 from .schedule import day_first_for
 from .selection import Selection
 from .sendtimes import apply_send_times, check_policy, quiet_hours
-from .sheet import Sheet, find_header, listed_names
+from .sheet import ColumnRows, Sheet, find_header, listed_names
 from .template import MessageTemplate, MissingVariable, RenderError
 
 if TYPE_CHECKING:
@@ -496,6 +496,17 @@ def apply_batch_rules(results: list[RowResult], options: CheckOptions, to_label:
                 ))
 
 
+def _mostly_countries(checker: RowChecker) -> bool:
+    """Whether most rows have a Country cell: the check by columns hands such rows back to the row-by-row
+    rules one at a time, so the row-by-row check (on every core) is quicker for such a sheet (200,000 rows
+    with a Country cell on each: 5.9 s instead of 6.9 s). A sheet too big to hold stays by columns."""
+    index, rows = checker.country_index, checker.sheet.rows
+    if index is None or getattr(rows, "streamed", None) is not None:
+        return False
+    column = rows.columns[index] if isinstance(rows, ColumnRows) else (cells[index] for cells in rows)
+    return 2 * sum(1 for cell in column if cell.strip()) > len(rows)
+
+
 def check(sheet: Sheet, options: CheckOptions, workers: int = 1, helpers: Helpers | None = None, *,
           by_columns: bool | None = None) -> Report:
     """Validate every row of a loaded ``sheet`` (see :mod:`batchsms.api` for the public entry points).
@@ -517,7 +528,7 @@ def check(sheet: Sheet, options: CheckOptions, workers: int = 1, helpers: Helper
                              skip_empty=options.skip_empty, locale=options.locale, country=options.country)
     if by_columns is None and os.environ.get("BATCHSMS_CHECK") in ("rows", "columns"):
         by_columns = os.environ["BATCHSMS_CHECK"] == "columns"
-    if by_columns or (by_columns is None and len(sheet.rows) >= COLUMNAR_MIN_ROWS):
+    if by_columns or (by_columns is None and len(sheet.rows) >= COLUMNAR_MIN_ROWS and not _mostly_countries(checker)):
         from . import columnar  # numpy and pandas: imported only for a sheet this big
 
         if columnar.supported(checker, options, selection.active, quiet):

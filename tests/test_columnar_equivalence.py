@@ -358,3 +358,20 @@ def test_a_template_without_variables_equal(sheets, tmp_path, kind):
     """One message for every row (a template that reads no cell crashed the check by columns)."""
     report = _compare(sheets["small"], kind, tmp_path)
     assert len(report.messages.texts) == 1
+
+
+@pytest.mark.parametrize(("filled", "by_columns"), [(0.6, False), (0.4, True)])
+def test_a_sheet_whose_rows_mostly_name_a_country_is_checked_row_by_row(tmp_path, monkeypatch, filled, by_columns):
+    """Rows with a Country cell go through the row-by-row rules anyway: when they are most of the sheet, the
+    row-by-row check is chosen (quicker), else the check by columns."""
+    from batchsms import check as check_module
+
+    monkeypatch.setattr(check_module, "COLUMNAR_MIN_ROWS", 100)
+    rng = random.Random(5)
+    lines = ["Name,Mobile,Country"] + [f"N{i},04{rng.randrange(10**8):08d},{'AU' if i < filled * 400 else ''}"
+                                       for i in range(400)]
+    path = tmp_path / "countries.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    sheet = load(path)
+    report = check(sheet, CheckOptions(template=MessageTemplate("Hi {{ Name }}", sheet.header), now=NOW))
+    assert isinstance(report, ColumnarReport) is by_columns
