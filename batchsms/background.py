@@ -24,6 +24,25 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def _fork() -> int:
+    """os.fork with SIGINT and SIGTERM held back across it; the copy lets them end it outright. A Ctrl-C
+    landing just after the fork could otherwise raise in the copy before its work began, and unwind this
+    process's own stack there (click's "Aborted!", atexit, a second flush of unwritten output)."""
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows has no fork either
+        return os.fork()
+    held = {signal.SIGINT, signal.SIGTERM}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        pid = os.fork()
+        if pid == 0:
+            with contextlib.suppress(ValueError):  # only the main thread may set handlers
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+    return pid
+
+
 def can_fork() -> bool:
     """Whether work can go to a forked copy: fork exists and no other thread runs in this process."""
     return hasattr(os, "fork") and threading.active_count() == 1
@@ -43,7 +62,7 @@ class Forked:
             work()
             return
         try:
-            pid = os.fork()
+            pid = _fork()
         except OSError:  # no memory or no process slot for a copy (ENOMEM, EAGAIN): the work is done here
             work()
             return
@@ -129,7 +148,7 @@ class Elsewhere:
     def _fork(self, fn: Callable[..., object], args: tuple) -> None:
         read, write = os.pipe()
         try:
-            pid = os.fork()
+            pid = _fork()
         except OSError:
             os.close(read)
             os.close(write)

@@ -148,3 +148,22 @@ def test_a_small_sheet_s_work_is_done_here(tmp_path):
             print(forked.forked)
     """, tmp_path)
     assert out.split() == ["False", "True", "True"]
+
+
+def test_a_copy_ends_on_ctrl_c_without_running_this_process_s_handlers(tmp_path):
+    """In a copy, Ctrl-C and SIGTERM end it outright (their default): no KeyboardInterrupt can unwind this
+    process's stack there; this process's own handling of them is left as it was."""
+    out = run("""
+        import os, signal
+        from batchsms import background
+        def work():
+            with open("seen.txt", "w") as fh:
+                fh.write(f"{signal.getsignal(signal.SIGINT) is signal.SIG_DFL} "
+                         f"{signal.getsignal(signal.SIGTERM) is signal.SIG_DFL}")
+        with background.alongside(work) as forked:
+            pass
+        print(forked is not None, open("seen.txt").read())
+        print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        print(background.Elsewhere(lambda: signal.getsignal(signal.SIGINT) is signal.SIG_DFL).result())
+    """, tmp_path)
+    assert out.split() == ["True", "True", "True", "True", "True"]
