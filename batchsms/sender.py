@@ -40,6 +40,18 @@ RELEASED = "released"
 STILL_WAITING = "still waiting for the API's answer when the run stopped"
 
 
+def _waiting(answers: queue.SimpleQueue, timeout: float) -> list:
+    """The first answer to come within ``timeout`` seconds, and every one already behind it ([] if none came)."""
+    found = []
+    try:
+        found.append(answers.get(timeout=timeout))
+        while True:
+            found.append(answers.get_nowait())
+    except queue.Empty:
+        pass
+    return found
+
+
 @dataclass(slots=True)
 class Job:
     """One row to send: its Excel row number, request body, fingerprint and segment count."""
@@ -368,14 +380,7 @@ class Sender:
     def _collect(self, run: _Run) -> None:
         """Wait for the first answer (no longer than the next dispatch is due), take all that came, record them."""
         can_dispatch = run.pending and not self.stop.is_set() and len(run.in_flight) < self.concurrency
-        timeout = max(0.001, self.limiter.wait_time()) if can_dispatch else 0.25
-        answers = []
-        try:
-            answers.append(run.answers.get(timeout=timeout))
-            while True:
-                answers.append(run.answers.get_nowait())
-        except queue.Empty:
-            pass
+        answers = _waiting(run.answers, max(0.001, self.limiter.wait_time()) if can_dispatch else 0.25)
         now = time.time()
         stats = run.stats
         for job, outcome in answers:
@@ -591,14 +596,7 @@ class _Batches:
         """Wait for the first answer (no longer than the next dispatch is due), take all that came, record them."""
         sender = self.sender
         can_dispatch = self.pending and not self.stop.is_set() and self.requests < sender.concurrency
-        timeout = max(0.001, self._wait_time()) if can_dispatch else 0.25
-        answers = []
-        try:
-            answers.append(self.answers.get(timeout=timeout))
-            while True:
-                answers.append(self.answers.get_nowait())
-        except queue.Empty:
-            pass
+        answers = _waiting(self.answers, max(0.001, self._wait_time()) if can_dispatch else 0.25)
         for answer in answers:
             self._record(*answer)
         if not sender.quiet and time.monotonic() - self.last_postfix > 0.2:
