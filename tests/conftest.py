@@ -1,6 +1,8 @@
+import time
+
 import pytest
 
-from batchsms.sandbox import Sandbox
+from batchsms.sandbox import ManualClock, Sandbox
 
 
 @pytest.fixture(autouse=True)
@@ -17,6 +19,19 @@ def sandbox():
     """A real sandbox API on a loopback port, no faults."""
     with Sandbox(port=0, seed=1) as server:
         yield server
+
+
+@pytest.fixture
+def clock():
+    """The sandbox's clock, which the test moves (a module may define its own, started elsewhere)."""
+    return ManualClock(time.time())
+
+
+@pytest.fixture
+def server(clock):
+    """A real sandbox API on a loopback port whose time is ``clock``."""
+    with Sandbox(port=0, seed=1, clock=clock) as s:
+        yield s
 
 
 @pytest.fixture

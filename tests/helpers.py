@@ -87,6 +87,18 @@ def send(server, tmp_path, *args, token=None, **kwargs):
     return CliRunner().invoke(main, argv, env=env_for(server, tmp_path, token), catch_exceptions=False, **kwargs)
 
 
+def send_held(server, tmp_path):
+    """Two rows due in three hours sent with ``--hold`` (kept here, not yet handed over): (env, results path)."""
+    at = int(time.time() + 3 * 3600)
+    path = write_csv(tmp_path / "c.csv", [["Phone", "Name", "Schedule"], ["0412 555 120", "Ann", str(at)],
+                                         ["0412 555 121", "Bo", str(at)]])
+    env = env_for(server, tmp_path)
+    r = CliRunner().invoke(main, ["send", str(path), "--text", "Hi {{ Name }}", "--yes", "--quiet", "--hold",
+                                  "--timezone", "UTC"], env=env)
+    assert r.exit_code == 0, r.output
+    return env, tmp_path / "c.results.csv"
+
+
 def start_send(server, tmp_path, sheet, *extra):
     """``batchsms send`` in a child process (for signals), 4 requests in flight at most."""
     env = {**os.environ, **env_for(server, tmp_path)}

@@ -2,7 +2,6 @@
 --hold with `batchsms cancel`, late handovers, edits before the handover, one `due` at a time; and rows
 inserted above sent ones. Against the real sandbox on a clock the test moves."""
 
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -12,23 +11,11 @@ from batchsms.api import SendOptions, Target, send_sheet
 from batchsms.cli import main
 from batchsms.due import cancel_held, parse_rows, submit_due
 from batchsms.journal import Journal
-from batchsms.sandbox import ManualClock, Sandbox
 from batchsms.state import RunLocked, journals, run_lock
 
 from .helpers import env_for, read_results, taken_ids, write_csv
 
 DAY = 86400
-
-
-@pytest.fixture
-def clock():
-    return ManualClock(time.time())
-
-
-@pytest.fixture
-def server(clock):
-    with Sandbox(port=0, seed=1, clock=clock) as s:
-        yield s
 
 
 def target(server):
