@@ -70,6 +70,14 @@ def contacts(n, start=0):
     ]
 
 
+def drop(path: Path, rows: list[list[str]], age: float = 60.0) -> Path:
+    """A CSV written a while ago (``age`` seconds: a drop folder takes it as fully written)."""
+    write_csv(path, rows)
+    then = time.time() - age
+    os.utime(path, (then, then))
+    return path
+
+
 def env_for(server, tmp_path, token=None):
     """The environment that points ``batchsms send`` at ``server``, with no config file of the user's."""
     return {

@@ -12,21 +12,13 @@ from batchsms.api import SendOptions, Target
 from batchsms.cli import main
 from batchsms.watch import DropFolder, WatchBusy, file_digest, run_once
 
-from .helpers import contacts, env_for, read_results, taken_ids, write_csv
+from .helpers import contacts, drop, env_for, read_results, taken_ids
 
 TEXT = "Hi {{ Name }}, see you tomorrow"
 
 
 def target(server):
     return Target(server.url, server.account_sid, server.auth_token, "PS1")
-
-
-def drop(inbox, name, rows, age=60.0):
-    """A file written a while ago (so it counts as fully written)."""
-    path = write_csv(inbox / name, rows)
-    then = time.time() - age
-    os.utime(path, (then, then))
-    return path
 
 
 def once(inbox, server, **kwargs):
@@ -40,7 +32,7 @@ def folders(inbox, kind):
 def test_a_new_file_is_sent_once_and_filed_with_its_outputs(tmp_path, sandbox):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    drop(inbox, "reminders.csv", contacts(3))
+    drop(inbox / "reminders.csv", contacts(3))
     [batch] = once(inbox, sandbox)
     assert (batch.state, batch.ok) == ("done", True)
     assert sorted(taken_ids(sandbox)) == ["id0", "id1", "id2"]
@@ -61,9 +53,9 @@ def test_a_new_file_is_sent_once_and_filed_with_its_outputs(tmp_path, sandbox):
 def test_the_same_file_dropped_again_sends_nothing_and_says_so(tmp_path, sandbox):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    drop(inbox, "reminders.csv", contacts(2))
+    drop(inbox / "reminders.csv", contacts(2))
     once(inbox, sandbox)
-    drop(inbox, "copy of reminders.csv", contacts(2))  # the same bytes under another name
+    drop(inbox / "copy of reminders.csv", contacts(2))  # the same bytes under another name
     [batch] = once(inbox, sandbox)
     assert batch.state == "duplicate"
     day = time.strftime("%Y-%m-%d")
@@ -75,9 +67,9 @@ def test_the_same_file_dropped_again_sends_nothing_and_says_so(tmp_path, sandbox
 def test_a_new_file_under_yesterdays_name_is_a_new_batch(tmp_path, sandbox):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    drop(inbox, "reminders.csv", contacts(2))
+    drop(inbox / "reminders.csv", contacts(2))
     once(inbox, sandbox)
-    drop(inbox, "reminders.csv", contacts(2, start=10))
+    drop(inbox / "reminders.csv", contacts(2, start=10))
     [batch] = once(inbox, sandbox)
     assert batch.state == "done"
     assert sorted(taken_ids(sandbox)) == ["id0", "id1", "id10", "id11"]
@@ -88,7 +80,7 @@ def test_a_new_file_under_yesterdays_name_is_a_new_batch(tmp_path, sandbox):
 def test_a_file_still_being_written_is_left_alone(tmp_path, sandbox):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    drop(inbox, "reminders.csv", contacts(2), age=1.0)  # changed a second ago
+    drop(inbox / "reminders.csv", contacts(2), age=1.0)  # changed a second ago
     (inbox / "~$reminders.xlsx").write_bytes(b"Excel's lock file")
     (inbox / "notes.docx").write_bytes(b"not a sheet")
     assert once(inbox, sandbox) == []
@@ -101,7 +93,7 @@ def test_a_sheet_with_errors_goes_to_failed_unsent_unless_send_valid(tmp_path, s
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     rows = [*contacts(2), ["not a number", "Bad", "idX"]]
-    drop(inbox, "a.csv", rows)
+    drop(inbox / "a.csv", rows)
     [batch] = once(inbox, sandbox)
     assert (batch.state, batch.ok) == ("failed", False)
     assert taken_ids(sandbox) == []
@@ -110,7 +102,7 @@ def test_a_sheet_with_errors_goes_to_failed_unsent_unless_send_valid(tmp_path, s
     assert {"a.csv", "a.preview.csv", "a.report.csv"} <= {p.name for p in place.iterdir()}
     assert batch.line.endswith("nothing sent: the check found errors (see the preview and report; --send-valid "
                                f"sends the valid rows) -> failed/{day}-a.csv")
-    drop(inbox, "b.csv", [*contacts(2, start=5), ["not a number", "Bad", "idY"]])
+    drop(inbox / "b.csv", [*contacts(2, start=5), ["not a number", "Bad", "idY"]])
     [batch] = once(inbox, sandbox, send_valid=True)
     assert batch.state == "done"
     assert sorted(taken_ids(sandbox)) == ["id5", "id6"]
@@ -119,7 +111,7 @@ def test_a_sheet_with_errors_goes_to_failed_unsent_unless_send_valid(tmp_path, s
 def test_a_batch_a_crash_left_half_done_is_finished_without_sending_twice(tmp_path, sandbox):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    path = drop(inbox, "r.csv", contacts(4))
+    path = drop(inbox / "r.csv", contacts(4))
     folder = DropFolder(inbox)
     place = folder.place("processing", "r.csv")
     place.mkdir()
@@ -138,7 +130,7 @@ def test_a_batch_a_crash_left_half_done_is_finished_without_sending_twice(tmp_pa
 def test_one_runner_at_a_time(tmp_path, sandbox):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    drop(inbox, "r.csv", contacts(1))
+    drop(inbox / "r.csv", contacts(1))
     with DropFolder(inbox).locked():
         with pytest.raises(WatchBusy, match="another batchsms watch is working on this folder"):
             once(inbox, sandbox)
@@ -151,7 +143,7 @@ def test_one_runner_at_a_time(tmp_path, sandbox):
 def test_the_cli_for_cron(tmp_path, sandbox):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    drop(inbox, "r.csv", contacts(2))
+    drop(inbox / "r.csv", contacts(2))
     runner = CliRunner()
     result = runner.invoke(main, ["watch", str(inbox), "--text", TEXT, "--once"], env=env_for(sandbox, tmp_path))
     assert result.exit_code == 2
@@ -164,7 +156,7 @@ def test_the_cli_for_cron(tmp_path, sandbox):
     result = runner.invoke(main, ["watch", str(inbox), "--text", TEXT, "--yes", "--once"],
                            env=env_for(sandbox, tmp_path))
     assert (result.exit_code, result.output) == (0, f"{inbox}: nothing new\n")
-    drop(inbox, "bad.csv", [["Mobile", "Name"], ["123", "x"]])
+    drop(inbox / "bad.csv", [["Mobile", "Name"], ["123", "x"]])
     result = runner.invoke(main, ["watch", str(inbox), "--text", TEXT, "--yes", "--once"],
                            env=env_for(sandbox, tmp_path))
     assert result.exit_code == 1

@@ -1,24 +1,17 @@
 """A run killed between moving a finished batch to done/ and recording it in the ledger: the ledger
 keeps the batch as `processing` with a folder that no longer exists. It is never finished, and the same
 file dropped again is not recognised (state processing) and is sent a second time."""
-import os
-import time
 
 import pytest
 
 from batchsms import Options
 from batchsms.api import SendOptions, Target
 from batchsms.watch import DONE, DropFolder, run_once
-from tests.helpers import contacts, taken_ids, write_csv
+from tests.helpers import contacts, drop, taken_ids
 
 
 class Killed(BaseException):
     pass
-
-
-def drop(path, rows, age=60):
-    write_csv(path, rows)
-    os.utime(path, (time.time() - age, time.time() - age))
 
 
 def test_crash_after_the_move_to_done_then_the_same_file_again(tmp_path, server, monkeypatch):

@@ -1,17 +1,11 @@
 """A file listed at the start of a run and moved away (renamed, deleted) while an earlier batch sent:
 run_once crashes with FileNotFoundError, and every file after it is left for the next run."""
 import os
-import time
 
 from batchsms import Options
 from batchsms.api import SendOptions, Target
 from batchsms.watch import run_once
-from tests.helpers import contacts, taken_ids, write_csv
-
-
-def drop(path, rows, age):
-    write_csv(path, rows)
-    os.utime(path, (time.time() - age, time.time() - age))
+from tests.helpers import contacts, drop, taken_ids
 
 
 def test_a_file_renamed_away_mid_run_is_skipped_not_a_crash(tmp_path, server):

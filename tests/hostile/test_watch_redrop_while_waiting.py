@@ -4,19 +4,13 @@ The person drops the same file again while the API is still refusing: the copy i
 When the API is back, the copy is sent whole: the rows the first attempt sent go twice, and the first
 folder is never finished."""
 import base64
-import os
 import threading
 import time
 
 from batchsms import Options
 from batchsms.api import SendOptions, Target
 from batchsms.watch import run_once
-from tests.helpers import contacts, taken_ids, write_csv
-
-
-def drop(path, rows, age=60):
-    write_csv(path, rows)
-    os.utime(path, (time.time() - age, time.time() - age))
+from tests.helpers import contacts, drop, taken_ids
 
 
 def test_redrop_while_a_batch_waits_sends_nobody_twice(tmp_path, server):

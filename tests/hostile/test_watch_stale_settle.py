@@ -1,18 +1,11 @@
 """The settle check is made once, when the folder is listed; files are then taken one by one, after
 the earlier batches have been sent (minutes). A file being rewritten by then is taken half-written:
 the rest of its rows are lost, or — when the exporter finishes writing it again — sent twice."""
-import os
-import time
 
 from batchsms import Options
 from batchsms.api import SendOptions, Target
 from batchsms.watch import run_once
-from tests.helpers import contacts, taken_ids, write_csv
-
-
-def drop(path, rows, age):
-    write_csv(path, rows)
-    os.utime(path, (time.time() - age, time.time() - age))
+from tests.helpers import contacts, drop, taken_ids, write_csv
 
 
 def test_a_file_rewritten_while_an_earlier_batch_sends_is_not_taken_half_written(tmp_path, server):
