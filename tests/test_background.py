@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,19 @@ def run(code: str, tmp_path) -> str:
                           text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+@contextmanager
+def another_thread():
+    """A second thread running for the ``with`` body (a process with one never forks)."""
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        other.join()
 
 
 def test_the_copy_does_the_work_while_this_process_goes_on(tmp_path):
@@ -89,17 +103,11 @@ def test_an_error_in_the_body_waits_for_the_copy_and_is_the_one_raised(tmp_path)
 
 
 def test_with_another_thread_running_the_work_is_done_here_at_once(tmp_path):
-    stop = threading.Event()
-    other = threading.Thread(target=stop.wait, daemon=True)
-    other.start()
-    try:
+    with another_thread():
         assert not background.can_fork()
         made = []
         with background.alongside(lambda: made.append(os.getpid())) as forked:
             assert made == [os.getpid()] and not forked.forked
-    finally:
-        stop.set()
-        other.join()
 
 
 def test_a_result_worked_out_by_a_forked_copy_comes_back_whole(tmp_path):
@@ -125,15 +133,9 @@ def test_a_pool_that_cannot_take_the_work_leaves_it_to_this_process(tmp_path):
 
     pool = ProcessPoolExecutor(1)
     pool.shutdown()
-    stop = threading.Event()
-    other = threading.Thread(target=stop.wait, daemon=True)  # and no fork: a thread runs
-    other.start()
-    try:
+    with another_thread():  # and no fork: a thread runs
         found = background.Elsewhere(sorted, [3, 1, 2], pool=pool)
         assert found.result() == [1, 2, 3]
-    finally:
-        stop.set()
-        other.join()
 
 
 def test_a_small_sheet_s_work_is_done_here(tmp_path):
