@@ -461,9 +461,8 @@ class ColumnarReport(Report):
 
 class _Tails:
     """The text of an issue's report line after its row number (``,Mobile,0412,error,…``), as
-    :func:`tables.safe_csv_lines` writes the line of ``Issue.csv_cells``: fields quoted where
-    ``csv.writer`` quotes them, or every field quoted (the row number too: the bool) when a cell
-    was made inert (it starts with ``'``)."""
+    :func:`tables.safe_csv_lines` writes the line of ``Issue.csv_cells``, and whether the row number
+    is quoted too (every field is, when a cell was made inert: it starts with ``'``)."""
 
     def __init__(self) -> None:
         from . import tables
@@ -471,7 +470,7 @@ class _Tails:
         from .report import _safe_label, clip
 
         self._changes, self._csv_safe, self._label, self._clip = tables.changes, csv_safe, _safe_label, clip
-        self._quoted = tables._quoted
+        self._line = tables.safe_csv_line
         self._inert: dict[str, str] = {}
 
     def _safe(self, value: str) -> str:
@@ -485,11 +484,10 @@ class _Tails:
 
     def of(self, issue: Issue) -> tuple[bool, str]:
         clip = self._clip
-        cells = [self._label(clip(issue.column)), self._safe(clip(issue.value)), str.__str__(issue.severity),
-                 issue.code, self._safe(issue.message)]
-        if any(c.startswith("'") for c in cells):
-            return True, "".join(',"' + c.replace('"', '""') + '"' for c in cells)
-        return False, "".join("," + self._quoted(c, ",") for c in cells)
+        line = self._line(["0", self._label(clip(issue.column)), self._safe(clip(issue.value)),
+                           str.__str__(issue.severity), issue.code, self._safe(issue.message)])
+        quoted = line.startswith('"')  # "0": every field quoted
+        return quoted, line[3:] if quoted else line[1:]
 
 
 # --------------------------------------------------------------------------- the check

@@ -361,6 +361,14 @@ def safe_csv_lines(columns: Sequence[Sequence[str]], delimiter: str = ",") -> li
     return lines
 
 
+def safe_csv_line(cells: Sequence[str], delimiter: str = ",") -> str:
+    """One row's line as :func:`safe_csv_lines` makes it, without its column scans (for lines made one at a
+    time: a report line's text after its row number, made once per distinct verdict)."""
+    if any(cell.startswith("'") for cell in cells):
+        return delimiter.join('"' + cell.replace('"', '""') + '"' for cell in cells)
+    return delimiter.join(_quoted(cell, delimiter) for cell in cells)
+
+
 def csv_lines(columns: Sequence[Sequence[str] | CsvColumn], delimiter: str = ",") -> list[str]:
     """The CSV lines (without line ends) of rows given as columns of text, exactly as :func:`write_csv`
     writes them: every cell made inert by :func:`cells.csv_safe`, a row holding a cell it changed
