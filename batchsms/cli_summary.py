@@ -45,10 +45,11 @@ def summary(results_path: Path, html_path: Path | None, timezone: str | None, ti
     found = figures(rows, zone=zone, title=title or results_path.name, generated_at=time.time(),
                     source=results_path.name)
     write_html(html_path, found)
-    rate = f"{found.delivery_rate:.1%}" if found.delivery_rate is not None else "no final report yet"
+    rate = (f"delivery rate {found.delivery_rate:.1%} of {found.final:,} with a final report"
+            if found.delivery_rate is not None else "no delivery rate yet: `batchsms status` asks for the reports")
     cost = " + ".join(format_money(total, currency) for currency, total in found.costs) or "not known"
     click.echo(f"Summary of {results_path} ({count(found.rows, 'row')}): {html_path}")
     click.echo(f"  sent {found.sent:,} of {found.valid:,} valid; delivered {found.delivered:,}, "
-               f"delivery failed {found.undelivered:,}, no final report {found.awaiting:,} (delivery rate {rate} "
-               f"of {found.final:,} with a final report); failed {found.failed:,}, unknown {found.unknown:,}")
+               f"delivery failed {found.undelivered:,}, no final report {found.awaiting:,} ({rate}); "
+               f"failed {found.failed:,}, unknown {found.unknown:,}")
     click.echo(f"  {count(found.segments, 'segment')} sent, cost {cost}")

@@ -308,3 +308,25 @@ def test_the_country_and_line_type_sections_are_written_exactly():
         "<p>No row passed the check.</p>\n</section>\n\n"
         '<section aria-labelledby="line-types">\n<h2 id="line-types">Line types</h2>\n'
         "<p>No row passed the check.</p>\n</section>\n\n")
+
+
+def test_the_summary_command_says_the_delivery_rate_or_how_to_get_it(tmp_path):
+    """The line a manager reads after `batchsms summary`, whole: before any delivery report (the rate is not
+    known: it says what gives it), and after some."""
+    from click.testing import CliRunner
+
+    from batchsms.cli import main
+
+    header = ["Mobile", "Status", "MessageSid", "Segments", "Delivery"]
+    for reports, expected in [
+        (["", ""], "  sent 2 of 2 valid; delivered 0, delivery failed 0, no final report 2 (no delivery rate yet: "
+                   "`batchsms status` asks for the reports); failed 0, unknown 0"),
+        (["Delivered", "Failed"], "  sent 2 of 2 valid; delivered 1, delivery failed 1, no final report 0 (delivery "
+                                  "rate 50.0% of 2 with a final report); failed 0, unknown 0"),
+    ]:
+        results = tmp_path / "c.results.csv"
+        rows = [["0412 345 601", "sent", "M1", "1", reports[0]], ["0412 345 602", "sent", "M2", "1", reports[1]]]
+        results.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n", encoding="utf-8")
+        done = CliRunner().invoke(main, ["summary", str(results), "--html", str(tmp_path / "s.html")])
+        assert done.exit_code == 0, done.output
+        assert done.output.splitlines()[1] == expected
