@@ -313,7 +313,8 @@ class SendOutcome:
 def send_sheet(path: str | Path, options: Options, target: Target, send: SendOptions | None = None, *,
                approve: Callable[[SendPlan], bool] | None = None, on_interrupt: Callable[[], None] | None = None,
                on_second_interrupt: Callable[[], None] | None = None,
-               helpers: Helpers | None = None, preferences: Preferences | None = None) -> SendOutcome:
+               workers: int = 1, helpers: Helpers | None = None,
+               preferences: Preferences | None = None) -> SendOutcome:
     """Check the sheet, then send its valid rows exactly once and write the results file.
 
     ``approve`` sees the plan (even one with nothing to send) before any request goes
@@ -321,6 +322,7 @@ def send_sheet(path: str | Path, options: Options, target: Target, send: SendOpt
     it the plan is sent. Raises
     :class:`~batchsms.errors.AuthError` after writing the results when the API refuses the
     credentials, and :class:`~batchsms.errors.JournalError` when the journal disagrees.
+    ``workers`` and ``helpers`` are :func:`check_sheet`'s, for the check before the send.
     """
     send = send or SendOptions()
     preferences = preferences if preferences is not None else load_preferences()
@@ -342,7 +344,7 @@ def send_sheet(path: str | Path, options: Options, target: Target, send: SendOpt
                     options.defaults.get(F.DR_WEBHOOK_URI, "").strip().lower()):
             options = resolve_webhooks(options, load_sheet(sheet_path, options),
                                        public=not is_loopback_host(urlsplit(target.base_url).hostname or ""))
-        report = check_sheet(sheet_path, options, helpers=helpers, preferences=preferences)
+        report = check_sheet(sheet_path, options, workers=workers, helpers=helpers, preferences=preferences)
         if helpers is not None:  # checked: idle helpers would hold memory through the send, and their threads
             helpers.close()      # would keep the report below from a forked copy (a process with threads never forks)
         # the report is written by a forked copy while this process makes the preview (background.py)

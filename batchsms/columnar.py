@@ -216,8 +216,15 @@ class ColumnarReport(Report):
         rows = np.flatnonzero(self.flagged())
         special = np.zeros(self.count, dtype=bool)
         special[list(self.special)] = True
-        size = len(self.messages.texts) + 1
-        key = ((self.verdict[rows].astype(np.int64) + 1) * size + (self.message[rows] + 1)) * 16 \
+        # a row's pairs follow from the pairs of its recipient's verdict and of its message: rows are keyed by
+        # those (a few distinct lists), not by the verdicts (one per distinct bad number: 48,000 at 1M rows)
+        kinds: dict[tuple, int] = {(): 0}
+        verdict_kind = np.array([kinds.setdefault(tuple((p[0], p[1]) for p in v[2]), len(kinds))
+                                 for v in self.verdicts] + [0], dtype=np.int64)  # -1 (no verdict) reads the 0
+        message_kind = np.array([kinds.setdefault(tuple((p[2], p[3]) for p in problems), len(kinds))
+                                 for problems in self.messages.problems] + [0], dtype=np.int64)
+        size = len(kinds)
+        key = (verdict_kind[self.verdict[rows]] * size + message_kind[self.message[rows]]) * 16 \
             + self.across[rows].astype(np.int64) * 2 + (self.leases[rows] > 0)
         key = np.where(special[rows], -1 - rows, key)  # a row checked row by row is its own
         distinct, first, inverse, counts = np.unique(key, return_index=True, return_inverse=True, return_counts=True)

@@ -488,8 +488,12 @@ def _write_from_file(preview: Preview, path: Path, header: list[str], width: int
             return rows.streamed.line_blocks(numbers[start:stop], BLOCK)
     else:
         body = rows.source.body
-        body = body.replace(b"\r\n", b"\n") if b"\r" in body else body
-        lines = body.split(b"\n")
+        if b"\r" not in body:
+            lines = body.split(b"\n")
+        elif body.count(b"\r\n") == body.count(b"\n"):  # every line ends \r\n: no copy of the body without them
+            lines = body.split(b"\r\n")
+        else:
+            lines = body.replace(b"\r\n", b"\n").split(b"\n")
 
         def blocks_of(start: int, stop: int):
             return ([lines[n - 1] for n in numbers[lo:min(stop, lo + BLOCK)].tolist()]

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import marshal
 import multiprocessing
-import os
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager, nullcontext
-from pathlib import Path
+from contextlib import nullcontext
 
 from .check import RowChecker
 from .codes import Severity, Status
@@ -26,8 +23,6 @@ from .report import Issue, RowResult
 from .segments import Segments
 from .sheet import Sheet
 
-#: Sheets at least this big (about 40,000 rows) are worth starting helpers for, before they load.
-LARGE_SHEET_BYTES = 2_000_000
 #: Below this many rows a second process costs more than it saves.
 PARALLEL_MIN_ROWS = 50_000
 #: The share of rows each helper process takes: it also pays for starting and for its results' transfer.
@@ -70,13 +65,14 @@ def _check_slice(sheet: Sheet, rows: bytes, options, offset: int) -> bytes:
 
 
 class Helpers:
-    """Helper processes for a parallel check.
+    """Helper processes for a parallel check, started when the row-by-row check of a large sheet begins.
 
-    Started before the sheet is loaded, so that their start-up (a fork server, a
-    fresh interpreter importing batchsms) overlaps the loading instead of delaying
-    the check: measured here, a helper started on demand began checking 1.8 s late.
-    Starting the fork server itself holds its caller ~0.3 s, so that is done by a
-    thread: a check by columns, which needs no helpers, does not wait for them.
+    Starting the fork server (a fresh interpreter importing batchsms) holds its caller
+    ~0.3 s, so that is done by a thread while this process checks its own rows. They
+    are not started before the sheet loads: on 2 cores their start-up slowed the load
+    and a check by columns (which forks instead, see :mod:`batchsms.background`) by
+    0.3-0.45 s, while the row-by-row check of a million rows took the same ~9 s with
+    helpers started before the load or on demand (issue #13, third session).
     """
 
     def __init__(self, count: int) -> None:
@@ -138,26 +134,6 @@ def start_helpers(workers: int) -> Helpers | None:
     if workers <= 1 or "forkserver" not in multiprocessing.get_all_start_methods():
         return None
     return Helpers(workers - 1)
-
-
-@contextmanager
-def helpers_for(sheet_path: Path, workers: int | None = None) -> Iterator[Helpers | None]:
-    """Helpers for a large sheet, started before it loads (None for a small one or a single core).
-
-    Helper processes come from a fork server, which imports the caller's ``__main__``
-    module: only use them from a program whose main module is guarded by
-    ``if __name__ == "__main__"`` (the ``batchsms`` command is).
-    """
-    try:
-        large = sheet_path.stat().st_size >= LARGE_SHEET_BYTES
-    except OSError:
-        large = False
-    helpers = start_helpers(workers or os.cpu_count() or 1) if large else None
-    try:
-        yield helpers
-    finally:
-        if helpers is not None:
-            helpers.close()
 
 
 def check_rows(checker: RowChecker, workers: int = 1, helpers: Helpers | None = None) -> list[RowResult]:

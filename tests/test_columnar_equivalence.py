@@ -249,8 +249,8 @@ def test_a_sheet_too_big_to_hold_is_streamed_with_the_same_verdicts(sheets, tmp_
 
 
 def test_a_helper_process_judges_half_the_recipients_with_the_same_verdicts(sheets, tmp_path, monkeypatch):
-    """With helpers started (as `batchsms check` starts them for a big sheet), the second half of the
-    recipient column is judged in a helper process: every verdict and file is still the row-by-row one."""
+    """With helpers passed to the check (the Python API takes them), the second half of the recipient
+    column is judged in a helper process: every verdict and file is still the row-by-row one."""
     from batchsms import background, columnar
     from batchsms.parallel import start_helpers
 
@@ -294,8 +294,8 @@ finally:
 
 
 def test_the_cli_with_every_fork_writes_what_the_row_by_row_check_writes(sheets, tmp_path):
-    """`batchsms check` on a big sheet has half of the recipients judged by a helper process, the report
-    written by a forked copy beside the preview, and half of the preview by another: its report and preview
+    """`batchsms check` on a big sheet has half of the recipients judged by a forked copy, the report
+    written by another beside the preview, and half of the preview by a third: its report and preview
     are byte for byte the row-by-row check's."""
     import os
     import subprocess
@@ -317,8 +317,8 @@ def test_the_cli_with_every_fork_writes_what_the_row_by_row_check_writes(sheets,
         assert done.returncode == 1, done.stderr  # the sheet has errors on purpose
         written[way] = (folder / "r.csv").read_bytes(), (folder / "p.csv").read_bytes(), done.stderr
     assert written["columns"][:2] == written["rows"][:2]
-    # recipients' second half by the helper, then the report and the preview's second half by forked copies
-    assert "ways=['helper', 'copy', 'copy']" in written["columns"][2]
+    # recipients' second half by a fork, then the report and the preview's second half by forked copies
+    assert "ways=['fork', 'copy', 'copy']" in written["columns"][2]
     assert "ways=['copy']" in written["rows"][2]  # row by row: the report beside the preview
 
 
