@@ -28,7 +28,7 @@ generated sheet with every problem a CSV file can carry.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -118,7 +118,8 @@ class ColumnarReport(Report):
         self.earlier = np.full(count, -1, dtype=np.int64)  # the row that already texts the recipient
         self.leases = np.zeros(count, dtype=np.int32)  # the message's count past the lease limit (0: within)
         self.special: dict[int, RowResult] = {}  # rows checked row by row: their own results
-        self.external: list[str] | None = None  # the ExternalId of each row ("" none)
+        self._externals: list[str] | None = None  # the ExternalId of each row ("" none), made when first read
+        self._externals_of: Callable[[], list[str]] | None = None  # how to make them (None: a sheet read in chunks)
         self.heads: set[str] = set()  # the first four characters of the settled recipients (+614)
         self.long_keys: dict[str, int] = {}  # E.164 texts too long for an int64 key: key -2 - n
         self.to_label = "To"  # the recipient column's header, for the issues of its cells
@@ -264,6 +265,15 @@ class ColumnarReport(Report):
             body[F.EXTERNAL_ID] = given
         body[F.TEXT] = self.text(index)
         return body
+
+    @property
+    def external(self) -> list[str] | None:
+        """The ExternalId of each row ("" none), or None for a sheet read in chunks. Made when first read: a
+        check does not read them (its ExternalId column is then never parsed, see sheet.LazyColumns), a send
+        does."""
+        if self._externals is None and self._externals_of is not None:
+            self._externals = self._externals_of()
+        return self._externals
 
     def _external(self, index: int) -> str:
         """The row's ExternalId ("" none); a sheet read in chunks reads its cells for it (the whole sheet, once)."""
@@ -565,19 +575,20 @@ def _check_part(report: ColumnarReport, checker: RowChecker, part: Sheet, offset
     whole = part is report.sheet
     into = report if whole else ColumnarReport.sharing(report, part)
     count = len(part.rows)
+    if isinstance(part.rows, ColumnRows):  # the columns read below, parsed at once where they are lazy
+        part.rows.want([s.column for s in checker.sources if s.column is not None and s.field != F.EXTERNAL_ID]
+                       + [j for j in (checker.country_index,) if j is not None] + _text_columns(checker, part))
     columns = _columns(part)
     held, checker.sheet = checker.sheet, part
     try:
         special = _special_rows(part, checker, columns)
         to_source = next(s for s in checker.sources if s.field == F.TO)
-        _recipients(into, checker, list(map(str.strip, columns(to_source.column))), special, helpers)
+        # the messages are made while another process judges half of the recipients (they are independent)
+        _recipients(into, checker, list(map(str.strip, columns(to_source.column))), special, helpers,
+                    meanwhile=lambda: _texts(into, checker, columns, special))
         external = next((s for s in checker.sources if s.field == F.EXTERNAL_ID), None)
         if external is not None and whole:
-            ext = list(map(str.strip, columns(external.column))) if external.column is not None else [""] * count
-            if external.default:
-                ext = [v or external.default for v in ext]
-            report.external = ext
-        _texts(into, checker, columns, special)
+            report._externals_of = lambda: _externals(columns, external, count)
         # rows the column rules cannot settle: checked row by row, as the row-by-row check would
         for index in special.tolist():
             r = checker.check(index)
@@ -632,6 +643,12 @@ def _check_streamed(report: ColumnarReport, checker: RowChecker, helpers: Helper
     return country_values, lambda row: names[country_of[row]]
 
 
+def _externals(columns, source, count: int) -> list[str]:
+    """Each row's ExternalId ("" none): its cell, else the default (--external-id)."""
+    ext = list(map(str.strip, columns(source.column))) if source.column is not None else [""] * count
+    return [v or source.default for v in ext] if source.default else ext
+
+
 def _columns(sheet: Sheet):
     """A function giving column j as a list of cells, one per row (made once per column: callers ask for a
     column once per distinct message, which made a sheet read row by row quadratic)."""
@@ -666,12 +683,12 @@ SPLIT_ROWS = 200_000
 
 
 def _recipients(report: ColumnarReport, checker: RowChecker, cells: list[str], special: np.ndarray,
-                helpers: Helpers | None = None) -> None:
+                helpers: Helpers | None = None, meanwhile: Callable[[], None] | None = None) -> None:
     """Each row's recipient: plain mobiles by columns, every other cell's verdict once per distinct text.
 
     A big column is judged in two halves at once, the second by a helper process
     of ``helpers`` (or a forked copy): rows are independent, and the phone numbers are most of a check's
-    time.
+    time. ``meanwhile`` (work that needs no recipient) is done here before the other half is waited for.
     """
     from .background import Elsewhere
 
@@ -686,6 +703,8 @@ def _recipients(report: ColumnarReport, checker: RowChecker, cells: list[str], s
         elsewhere = Elsewhere(_judge_elsewhere, book.country, allow, cells[half:], aside[half:], pool=pool)
     try:
         parts = [(0, _judge(book, allow, cells[:half], aside[:half], report.verdict_ids, report.verdicts))]
+        if meanwhile is not None:
+            meanwhile()
     except BaseException:
         if elsewhere is not None:  # never leave the other half's process behind
             elsewhere.cancel()
@@ -748,12 +767,7 @@ def _texts(report: ColumnarReport, checker: RowChecker, columns, special: np.nda
     sheet, messages = report.sheet, report.messages
     template, plain = checker.template, checker.render_plain
     count = report.count
-    if template is None:
-        indexes = [checker.text_column]
-    elif plain is not None:
-        indexes = list(dict.fromkeys(template._plain_parts[1]))
-    else:
-        indexes = list(range(len(sheet.header)))  # a Jinja template may read any cell
+    indexes = _text_columns(checker, sheet)
     codes, firsts = _distinct_rows(columns, indexes, count)
     text_label, max_segments = checker.text_label, checker.max_segments
     blanks = checker.blank_variables
@@ -805,6 +819,15 @@ def _texts(report: ColumnarReport, checker: RowChecker, columns, special: np.nda
     report.message[:] = ids
     errors = np.array(messages.errors + [False], dtype=bool)
     report.status[errors[ids]] = INVALID
+
+
+def _text_columns(checker: RowChecker, sheet: Sheet) -> list[int]:
+    """The columns a row's message is made of."""
+    if checker.template is None:
+        return [checker.text_column]
+    if checker.render_plain is not None:
+        return list(dict.fromkeys(checker.template._plain_parts[1]))
+    return list(range(len(sheet.header)))  # a Jinja template may read any cell
 
 
 def _distinct_rows(columns, indexes: list[int], count: int) -> tuple[np.ndarray, np.ndarray]:

@@ -141,3 +141,61 @@ def test_a_streamed_sheet_finds_the_empty_rows_csv_finds(tmp_path, monkeypatch, 
     assert isinstance(streamed.rows, StreamedRows)
     assert list(streamed.row_numbers) == list(by_csv.row_numbers)
     assert list(streamed.rows) == list(by_csv.rows)
+
+
+@pytest.mark.parametrize("body", [
+    f"{HEADER}\n" + "Ann,0412345678,Bondi\n\n \nBob,0412345679\n,,\nCy,0412345670,Manly,extra,cells\n",
+    f"{HEADER}\r\nAnn,0412345678,Bondi\r\n\r\n \t\r\nBob,0412345679,,\r\n",
+    f"{HEADER}\n\u00a0,\u2003\n\u00a0x,1\n\u2028\n\u00c9mile,0412345678,Bondi\n\u00a0\n,x\n",
+    f"{HEADER}\n" + "".join(f" Ann{i}, 0412345678,Bondi\n  ,\t,\n" for i in range(300)),  # many lines start blank
+    f"{HEADER}\nAnn,0412345678,Bondi,\nBob,0412345679,Manly\n",  # one trailing delimiter: a fourth, empty cell
+    f"{HEADER}\nAnn,0412345678,Bondi\n ,",
+])
+def test_columns_pandas_reads_are_parsed_when_first_read(tmp_path, body, reader):
+    """A sheet pandas reads has its lines scanned from the bytes (cells per line, empty rows) and each
+    column parsed when first read: the rows are csv.reader's, whichever columns were read first; a file
+    with many lines that start like an empty row is parsed whole at once instead (the same rows)."""
+    from batchsms.sheet import LazyColumns
+
+    if reader == "split":
+        pytest.skip("only files pandas reads are parsed lazily")
+    path = tmp_path / "s.csv"
+    path.write_bytes(body.encode("utf-8"))
+    by_csv = load(path, columnar=False)
+    first = load(path, columnar=True)
+    lazy = isinstance(first.rows.columns, LazyColumns)
+    assert lazy == ("Ann299" not in body)  # the file of 600 blank-like lines is parsed whole
+    if lazy:
+        assert first.rows.columns._made == {}  # nothing parsed by the load
+        assert first.rows.columns[2] == [cells[2] if len(cells) > 2 else "" for cells in by_csv.rows]
+        assert sorted(first.rows.columns._made) == [2]
+    assert list(first.rows) == list(by_csv.rows)
+    assert list(first.row_numbers) == list(by_csv.row_numbers)
+    assert [first.rows[i] for i in range(len(by_csv.rows))] == by_csv.rows
+    last = load(path, columnar=True)
+    assert [last.rows[i] for i in reversed(range(len(by_csv.rows)))] == by_csv.rows[::-1]
+
+
+def test_a_check_by_columns_parses_only_the_columns_it_reads(tmp_path, monkeypatch, reader):
+    """The recipients and the template's cells are parsed; a column no rule reads (Last Name) and the
+    ExternalId column (read only for a send's request bodies) are not, until something reads them."""
+    from batchsms import check as check_module
+    from batchsms.api import Options, check_sheet
+
+    if reader == "split":
+        pytest.skip("only files pandas reads are parsed lazily")
+    from batchsms import sheet as sheet_module
+
+    monkeypatch.setattr(check_module, "COLUMNAR_MIN_ROWS", 10)
+    monkeypatch.setattr(sheet_module, "COLUMNAR_CSV_BYTES", 0)
+    path = tmp_path / "s.csv"
+    path.write_bytes(("First,Last,Mobile,ExternalId\n"
+                      + "".join(f"Ann{i},Lee,04123456{i:02d},id{i}\n" for i in range(40))).encode())
+    (tmp_path / "t.txt").write_text("Hi {{ First }}")
+    report = check_sheet(path, Options(template=tmp_path / "t.txt"))
+    assert isinstance(report, ColumnarReport)
+    assert sorted(report.sheet.rows.columns._made) == [0, 2]
+    assert report.body(3) == {"To": "+61412345603", "ExternalId": "id3", "Text": "Hi Ann3"}
+    assert sorted(report.sheet.rows.columns._made) == [0, 2, 3]
+    assert report.sheet.rows[5] == ["Ann5", "Lee", "0412345605", "id5"]
+    assert sorted(report.sheet.rows.columns._made) == [0, 1, 2, 3]
