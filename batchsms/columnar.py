@@ -516,7 +516,7 @@ CHUNK_ROWS = 500_000
 
 def check_columns(checker: RowChecker, options: CheckOptions, helpers: Helpers | None = None) -> ColumnarReport:
     """Every row's verdict, by columns (the caller has made sure :func:`supported` holds); ``helpers`` (started
-    by the caller, see parallel.helpers_for) take half of a big recipient column."""
+    by the caller, see parallel.start_helpers) take a share of a big recipient column, else a forked copy does."""
     from .check import name_other_readings, reading_books
 
     sheet = checker.sheet
@@ -575,17 +575,22 @@ def _check_part(report: ColumnarReport, checker: RowChecker, part: Sheet, offset
     whole = part is report.sheet
     into = report if whole else ColumnarReport.sharing(report, part)
     count = len(part.rows)
-    if isinstance(part.rows, ColumnRows):  # the columns read below, parsed at once where they are lazy
-        part.rows.want([s.column for s in checker.sources if s.column is not None and s.field != F.EXTERNAL_ID]
-                       + [j for j in (checker.country_index,) if j is not None] + _text_columns(checker, part))
     columns = _columns(part)
     held, checker.sheet = checker.sheet, part
     try:
         special = _special_rows(part, checker, columns)
-        to_source = next(s for s in checker.sources if s.field == F.TO)
-        # the messages are made while another process judges half of the recipients (they are independent)
-        _recipients(into, checker, list(map(str.strip, columns(to_source.column))), special, helpers,
-                    meanwhile=lambda: _texts(into, checker, columns, special))
+        to_column = next(s for s in checker.sources if s.field == F.TO).column
+
+        def cells(lo: int, hi: int) -> list[str]:
+            return list(map(str.strip, columns(to_column)[lo:hi]))
+
+        def meanwhile() -> None:
+            if isinstance(part.rows, ColumnRows):  # the columns read here, parsed at once where they are lazy
+                part.rows.want([to_column] + _text_columns(checker, part))
+            _texts(into, checker, columns, special)
+
+        # the messages are made while another process judges a share of the recipients (they are independent)
+        _recipients(into, checker, cells, count, special, helpers, meanwhile=meanwhile)
         external = next((s for s in checker.sources if s.field == F.EXTERNAL_ID), None)
         if external is not None and whole:
             report._externals_of = lambda: _externals(columns, external, count)
@@ -678,33 +683,41 @@ def _special_rows(sheet: Sheet, checker: RowChecker, columns) -> np.ndarray:
     return np.flatnonzero(special)
 
 
-#: Rows from which the second half of a recipient column is judged by another process (background.Elsewhere).
+#: Rows from which a share of a recipient column is judged by another process (background.Elsewhere).
 SPLIT_ROWS = 200_000
+#: That share: the other process starts at once (parsing the column itself), while this one parses the columns
+#: and makes the messages first.
+ELSEWHERE_SHARE = 0.58
 
 
-def _recipients(report: ColumnarReport, checker: RowChecker, cells: list[str], special: np.ndarray,
-                helpers: Helpers | None = None, meanwhile: Callable[[], None] | None = None) -> None:
+def _recipients(report: ColumnarReport, checker: RowChecker, cells: Callable[[int, int], list[str]], count: int,
+                special: np.ndarray, helpers: Helpers | None = None,
+                meanwhile: Callable[[], None] | None = None) -> None:
     """Each row's recipient: plain mobiles by columns, every other cell's verdict once per distinct text.
 
-    A big column is judged in two halves at once, the second by a helper process
-    of ``helpers`` (or a forked copy): rows are independent, and the phone numbers are most of a check's
-    time. ``meanwhile`` (work that needs no recipient) is done here before the other half is waited for.
+    ``cells(lo, hi)`` gives the recipient cells of rows lo to hi, stripped. A big column is
+    judged in two parts at once, the second by a helper process of ``helpers`` (or a forked
+    copy, which reads its cells itself: a column not yet parsed is parsed there too): rows are
+    independent, and the phone numbers are most of a check's time. ``meanwhile`` (work that
+    needs no recipient) is done here first.
     """
     from .background import Elsewhere
 
     book, allow = checker.book, checker.allow_landlines
-    count = len(cells)
     aside = np.zeros(count, dtype=bool)
     aside[special] = True
-    half = count // 2 if count >= SPLIT_ROWS else count
+    half = count - int(count * ELSEWHERE_SHARE) if count >= SPLIT_ROWS else count
     elsewhere = None
     if half < count:
         pool = helpers.ready_pool() if helpers is not None else None
-        elsewhere = Elsewhere(_judge_elsewhere, book.country, allow, cells[half:], aside[half:], pool=pool)
+        if pool is not None:  # a helper gets the cells themselves
+            elsewhere = Elsewhere(_judge_elsewhere, book.country, allow, cells(half, count), aside[half:], pool=pool)
+        else:
+            elsewhere = Elsewhere(_judge_cells, book.country, allow, cells, half, count, aside[half:])
     try:
-        parts = [(0, _judge(book, allow, cells[:half], aside[:half], report.verdict_ids, report.verdicts))]
         if meanwhile is not None:
             meanwhile()
+        parts = [(0, _judge(book, allow, cells(0, half), aside[:half], report.verdict_ids, report.verdicts))]
     except BaseException:
         if elsewhere is not None:  # never leave the other half's process behind
             elsewhere.cancel()
@@ -753,6 +766,12 @@ def _judge(book, allow: bool, cells: list[str], aside: np.ndarray, ids: dict[str
             table.append((raw, value, tuple(problems), any(p.severity == rules.ERROR for p in problems)))
         which[k] = verdict
     return verdicts.settled, verdicts.keys, verdicts.heads, others, which, table
+
+
+def _judge_cells(country: str, allow: bool, cells: Callable[[int, int], list[str]], lo: int, hi: int,
+                 aside: np.ndarray) -> tuple:
+    """:func:`_judge_elsewhere` of the cells of rows lo to hi, read where it runs (a forked copy)."""
+    return _judge_elsewhere(country, allow, cells(lo, hi), aside)
 
 
 def _judge_elsewhere(country: str, allow: bool, cells: list[str], aside: np.ndarray) -> tuple:

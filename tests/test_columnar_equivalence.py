@@ -270,8 +270,9 @@ def test_a_helper_process_judges_half_the_recipients_with_the_same_verdicts(shee
 
 FORKED_CLI = """
 import os, sys
-from batchsms import background, check, cli, columnar, columnar_preview
+from batchsms import background, check, cli, columnar, columnar_preview, sheet
 check.COLUMNAR_MIN_ROWS, columnar.SPLIT_ROWS, columnar_preview.PARALLEL_ROWS = 1000, 1000, 1000
+sheet.COLUMNAR_CSV_BYTES = sheet.PANDAS_CSV_BYTES = 0  # read by pandas: the columns parsed where first read
 background.MIN_ROWS = 1000
 me, ways = os.getpid(), []
 result = background.Elsewhere.result
@@ -294,9 +295,9 @@ finally:
 
 
 def test_the_cli_with_every_fork_writes_what_the_row_by_row_check_writes(sheets, tmp_path):
-    """`batchsms check` on a big sheet has half of the recipients judged by a forked copy, the report
-    written by another beside the preview, and half of the preview by a third: its report and preview
-    are byte for byte the row-by-row check's."""
+    """`batchsms check` on a big sheet has a share of the recipients judged by a forked copy (which parses
+    the recipient column itself), the report written by another beside the preview, and half of the
+    preview by a third: its report and preview are byte for byte the row-by-row check's."""
     import os
     import subprocess
     import sys
