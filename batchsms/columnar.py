@@ -43,7 +43,7 @@ from .perf import gc_paused
 from .phonecols import Settler
 from .report import Issue, Report, RowResult
 from .segments import Segments
-from .sheet import ColumnRows, Sheet, StreamedRows
+from .sheet import ColumnRows, IntRows, Sheet, StreamedRows
 from .template import MissingVariable, RenderError
 
 if TYPE_CHECKING:
@@ -388,10 +388,12 @@ class ColumnarReport(Report):
         lines: list[str] = []
         special, row_numbers = self.special, self.sheet.row_numbers
         flagged = np.flatnonzero(self.flagged())
-        per_row = zip(flagged.tolist(), self.across[flagged].tolist(), self.verdict[flagged].tolist(),
+        numbers = (row_numbers.values[flagged].tolist() if isinstance(row_numbers, IntRows)  # one int at a time
+                   else [row_numbers[i] for i in flagged.tolist()])                           # is slow from numpy
+        per_row = zip(flagged.tolist(), numbers, self.across[flagged].tolist(), self.verdict[flagged].tolist(),
                       self.message[flagged].tolist(), self.leases[flagged].tolist(), strict=True)
-        for index, across, verdict, message, leases in per_row:
-            row = str(row_numbers[index])
+        for index, number, across, verdict, message, leases in per_row:
+            row = str(number)
             if index in special:
                 made = [tails.of(i) for i in special[index].issues]
             else:
@@ -623,18 +625,22 @@ def _check_streamed(report: ColumnarReport, checker: RowChecker, helpers: Helper
     country_values: set[str] | None = set() if index is not None else None
     country_ids: dict[str, int] = {}
     country_of = np.zeros(report.count, dtype=np.int32) if index is not None else None
-    for chunk in rows.streamed.chunks(width, CHUNK_ROWS):
-        size = len(chunk[0])
+    # rows checked row by row need every cell; else only the columns the check reads are parsed
+    to_column = next(s for s in checker.sources if s.field == F.TO).column
+    usecols = None if index is not None or sheet.problems else [to_column] + _text_columns(checker, sheet)
+    for chunk in rows.streamed.chunks(width, CHUNK_ROWS, usecols):
+        size = len(next(column for column in chunk if column is not None))
         hi = int(np.searchsorted(numbers, line + size, side="right"))
         local = (numbers[done:hi] - 1 - line).tolist()
         if local:
             if local[-1] - local[0] == len(local) - 1:  # no empty line in the chunk: its columns as they are
-                cells = [column[local[0]:local[-1] + 1] for column in chunk]
+                cells = [column[local[0]:local[-1] + 1] if column is not None else None for column in chunk]
             else:
-                cells = [[column[i] for i in local] for column in chunk]
+                cells = [[column[i] for i in local] if column is not None else None for column in chunk]
             width_here = max(width, rows.widest)
-            part = Sheet(sheet.path, sheet.header, Rows(cells[:width_here], width), numbers[done:hi].tolist(), "csv",
-                         sheet.encoding, sheet.delimiter, None, sheet.header_row, columns=sheet.columns)
+            part = Sheet(sheet.path, sheet.header, Rows(cells[:width_here], width, count=len(local)),
+                         numbers[done:hi].tolist(), "csv", sheet.encoding, sheet.delimiter, None, sheet.header_row,
+                         columns=sheet.columns)
             _check_part(report, checker, part, done, helpers)
             if index is not None:
                 values = list(map(str.strip, cells[index]))
@@ -684,7 +690,7 @@ def _special_rows(sheet: Sheet, checker: RowChecker, columns) -> np.ndarray:
 
 
 #: Rows from which a share of a recipient column is judged by another process (background.Elsewhere).
-SPLIT_ROWS = 200_000
+SPLIT_ROWS = 50_000
 #: That share: the other process starts at once (parsing the column itself), while this one parses the columns
 #: and makes the messages first.
 ELSEWHERE_SHARE = 0.58

@@ -17,7 +17,6 @@ import codecs
 import csv
 import io
 import re
-import shutil
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -65,7 +64,7 @@ def build(preview: Preview) -> None:
     else:  # too many to hold: their (region, kind) now, the labels again a block at a time as they are written
         groups = np.zeros(len(valid), dtype=np.int64)
         for lo in range(0, len(valid), BLOCK):
-            groups[lo:lo + BLOCK] = labeller.run(valid[lo:lo + BLOCK])[1]
+            groups[lo:lo + BLOCK] = labeller.run(valid[lo:lo + BLOCK], labels_too=False)[1]
     preview.label_kinds = labeller.kinds
     preview.label_groups = groups
     # recipients, in the order they first appear among the rows, as the row-by-row Counter has them
@@ -152,8 +151,9 @@ class _Labeller:
             self.kinds.append(key)
         return found
 
-    def run(self, rows: np.ndarray) -> tuple[Labels, np.ndarray]:
-        """The label of each of ``rows`` (valid rows), and the index of its (region, kind) in :attr:`kinds`."""
+    def run(self, rows: np.ndarray, labels_too: bool = True) -> tuple[Labels, np.ndarray]:
+        """The label of each of ``rows`` (valid rows), and the index of its (region, kind) in :attr:`kinds`;
+        without ``labels_too``, the kinds alone (the labels of numbers settled by columns are not made)."""
         report = self.report
         labels = np.empty(len(rows), dtype=object)
         groups = np.zeros(len(rows), dtype=np.int64)
@@ -165,10 +165,11 @@ class _Labeller:
             groups[k] = self.kind_id(dialled.region, dialled.kind)
         picked = np.flatnonzero(settled)
         if len(picked):
-            self._settled(rows, picked, labels, groups)
+            self._settled(rows, picked, labels, groups, labels_too)
         return Labels(labels.tolist()), groups
 
-    def _settled(self, rows: np.ndarray, picked: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> None:
+    def _settled(self, rows: np.ndarray, picked: np.ndarray, labels: np.ndarray, groups: np.ndarray,
+                 labels_too: bool = True) -> None:
         """Home-country mobiles settled by columns: one describe per group of numbers written alike."""
         report, code = self.report, self.settler.code
         keys = report.keys[rows[picked]]
@@ -209,6 +210,9 @@ class _Labeller:
                             dialled = describe(report.to_of(int(rows[k])))
                             labels[k] = dialled.label.encode("utf-8")
                             groups[k] = self.kind_id(dialled.region, dialled.kind)
+                        continue
+                    if not labels_too:
+                        groups[targets] = group
                         continue
                     raw, slots = made
                     filled = _fill_pattern(raw, slots, block[chosen])
@@ -710,7 +714,7 @@ def _write_from_file(preview: Preview, path: Path, header: list[str], width: int
 
 
 #: Rows from which the preview is written by two processes (this one and a fork writing the second half).
-PARALLEL_ROWS = 200_000
+PARALLEL_ROWS = 50_000
 
 
 def _in_two(fh, tmp: Path, count: int, emit) -> None:
@@ -731,8 +735,7 @@ def _in_two(fh, tmp: Path, count: int, emit) -> None:
     try:
         with background.alongside(second_half):
             emit(fh, 0, half)
-        with open(part, "rb") as written:
-            shutil.copyfileobj(written, fh, 16 * 2**20)
+        tables.append_file(fh, part)
     finally:
         part.unlink(missing_ok=True)
 

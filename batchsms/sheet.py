@@ -1267,18 +1267,20 @@ class Streamed:
             blank[line] = all(cell.isspace() or not cell for cell in text.split(self.delimiter))
         return np.flatnonzero(blank)
 
-    def chunks(self, width: int, rows: int):
-        """The file's records as columns of at least ``width`` cells, ``rows`` records at a time."""
+    def chunks(self, width: int, rows: int, usecols: Sequence[int] | None = None):
+        """The file's records as columns of at least ``width`` cells, ``rows`` records at a time; with
+        ``usecols``, only those columns are parsed (the others are None)."""
         import pandas as pd
 
         with open(self.path, "rb") as fh:
             fh.seek(self.bom)
             names = range(max(width, self.widest, 1))
+            wanted = sorted(set(usecols)) if usecols is not None else None
             reader = pd.read_csv(fh, sep=self.delimiter, header=None, names=names, dtype=object, na_filter=False,
                                  keep_default_na=False, skip_blank_lines=False, quoting=csv.QUOTE_NONE,
-                                 encoding="utf-8", engine="c", chunksize=rows)
+                                 encoding="utf-8", engine="c", chunksize=rows, usecols=wanted)
             for frame in reader:
-                yield [frame[j].tolist() for j in names]
+                yield [frame[j].tolist() if wanted is None or j in wanted else None for j in names]
 
     def line_blocks(self, numbers: Sequence[int], block: int):
         """The bytes of lines ``numbers`` (1-based, ascending; without line end), ``block`` of them at a time."""
@@ -1291,12 +1293,20 @@ class Streamed:
             for piece in _pieces(fh):
                 if wanted >= len(numbers):
                     break
-                lines = piece.replace(b"\r\n", b"\n").split(b"\n")
+                count = piece.count(b"\n") + (0 if piece.endswith(b"\n") else 1)
+                if numbers[wanted] > line + count:  # no wanted line here (the preview's second half starts
+                    line += count                   # halfway through the file): counted, not split
+                    continue
+                lines = piece.replace(b"\r\n", b"\n").split(b"\n") if b"\r" in piece else piece.split(b"\n")
                 if piece.endswith(b"\n"):
                     lines.pop()
                 hi = int(np.searchsorted(numbers, line + len(lines), side="right"))
-                for k in range(wanted, hi):
-                    out.append(lines[int(numbers[k]) - 1 - line])
+                taken = list(map(lines.__getitem__, (numbers[wanted:hi] - (1 + line)).tolist()))
+                at = 0
+                while at < len(taken):
+                    room = block - len(out)
+                    out += taken[at:at + room]
+                    at += room
                     if len(out) >= block:
                         yield out
                         out = []

