@@ -930,6 +930,21 @@ def _key_of(e164: str, long_keys: dict[str, int], add: bool = False) -> int | No
     return -2 - found if found is not None else None
 
 
+def _stable_order(values: np.ndarray) -> np.ndarray:
+    """``np.argsort(values, kind="stable")`` of int64 values: where the values' span and their
+    positions fit in 63 bits together (one country's numbers), one sort of value-then-position keys, which
+    measured 0.45 s instead of 1.14 s for 9M keys."""
+    if not len(values):
+        return np.zeros(0, dtype=np.int64)
+    low = int(values.min())
+    shift = max(int(len(values) - 1).bit_length(), 1)
+    if (int(values.max()) - low).bit_length() + shift > 63:
+        return np.argsort(values, kind="stable")
+    combined = ((values - low) << shift) | np.arange(len(values), dtype=np.int64)
+    combined.sort()
+    return combined & ((1 << shift) - 1)
+
+
 def _batch_rules(report: ColumnarReport, options: CheckOptions, to_label: str) -> None:
     """check.apply_batch_rules over the keys: suppression, duplicates and the lease limit, in sheet order.
 
@@ -955,7 +970,7 @@ def _batch_rules(report: ColumnarReport, options: CheckOptions, to_label: str) -
     valid = np.flatnonzero((status == VALID) & (keys != NO_KEY))
     if not len(valid):
         return
-    order = valid[np.argsort(keys[valid], kind="stable")]
+    order = valid[_stable_order(keys[valid])]
     sorted_keys = keys[order]
     new_group = np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1]))
     group_start = np.maximum.accumulate(np.where(new_group, np.arange(len(order)), 0))

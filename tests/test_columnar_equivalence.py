@@ -377,3 +377,19 @@ def test_a_sheet_whose_rows_mostly_name_a_country_is_checked_row_by_row(tmp_path
     sheet = load(path)
     report = check(sheet, CheckOptions(template=MessageTemplate("Hi {{ Name }}", sheet.header), now=NOW))
     assert isinstance(report, ColumnarReport) is by_columns
+
+
+def test_rows_are_ordered_by_recipient_stably_whatever_the_numbers():
+    """The rules across rows rank rows by recipient key, earlier rows first: one sort of key-then-position
+    where both fit in 63 bits, numpy's stable sort otherwise (keys of numbers too long for an int64 are
+    negative); the same order either way."""
+    import numpy as np
+
+    from batchsms.columnar import _stable_order
+
+    rng = np.random.default_rng(3)
+    for count in (0, 1, 2, 7, 5000):
+        for low, span in ((61_400_000_000, 1), (61_400_000_000, 1000), (61_400_000_000, 10**9), (0, 10**14),
+                          (-50, 100), (-(2**62), 2**63 - 1)):
+            values = rng.integers(0, span, count, dtype=np.int64) + low
+            assert _stable_order(values).tolist() == np.argsort(values, kind="stable").tolist(), (count, span)
