@@ -260,3 +260,19 @@ def test_write_pieces_writes_exactly_the_joined_bytes_and_the_file_stays_usable(
     with open(path, "wb") as fh:
         tables.write_pieces(fh, pieces)
     assert path.read_bytes() == b"".join(pieces)
+
+
+def test_one_line_at_a_time_is_what_the_column_scan_writes():
+    """tables.safe_csv_line (a report line made alone) gives safe_csv_lines' bytes for cells that need no
+    quotes, quotes, delimiters, line breaks, a cell made inert (starting with '), or an apostrophe inside."""
+    import random
+
+    rng = random.Random(11)
+    alphabet = ["a", "0", " ", ",", ";", '"', "'", "\r", "\n", "+", "é", "’", "\t"]
+    rows = [["5", "Mobile", "0412 345 678", "error", "invalid-phone", "not a valid number"],
+            ["6", "Mobile", "'=cmd", "error", "x", "row's Country column"],
+            ["7", "Text", 'say "hi", then', "warning", "y", "two\nlines"], ["8", "", "", "", "", ""]]
+    rows += [["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6))) for _ in range(6)] for _ in range(400)]
+    for delimiter in (",", ";"):
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        assert [tables.safe_csv_line(row, delimiter) for row in rows] == tables.safe_csv_lines(columns, delimiter)
