@@ -511,7 +511,7 @@ def check(sheet: Sheet, options: CheckOptions, workers: int = 1, helpers: Helper
           by_columns: bool | None = None) -> Report:
     """Validate every row of a loaded ``sheet`` (see :mod:`batchsms.api` for the public entry points).
 
-    ``workers > 1``, or ``helpers`` started earlier with :func:`parallel.helpers_for`,
+    ``workers > 1``, or ``helpers`` started earlier with :func:`parallel.start_helpers`,
     checks large sheets on several processes. A large sheet whose run the check by columns
     covers (:mod:`batchsms.columnar`) is checked that way, with the same verdicts;
     ``by_columns`` (or the environment variable ``BATCHSMS_CHECK=rows|columns``, for tests)
