@@ -43,7 +43,7 @@ from .perf import gc_paused
 from .phonecols import Settler
 from .report import Issue, Report, RowResult
 from .segments import Segments
-from .sheet import ColumnRows, IntRows, Sheet, StreamedRows
+from .sheet import ColumnRows, IntRows, LazyColumns, Sheet, StreamedRows
 from .template import MissingVariable, RenderError
 
 if TYPE_CHECKING:
@@ -591,8 +591,11 @@ def _check_part(report: ColumnarReport, checker: RowChecker, part: Sheet, offset
                 part.rows.want([to_column] + _text_columns(checker, part))
             _texts(into, checker, columns, special)
 
-        # the messages are made while another process judges a share of the recipients (they are independent)
-        _recipients(into, checker, cells, count, special, helpers, meanwhile=meanwhile)
+        # the messages are made while another process judges a share of the recipients (they are independent);
+        # a copy that must parse its cells too takes a smaller share
+        lazy = isinstance(part.rows, ColumnRows) and isinstance(part.rows.columns, LazyColumns)
+        _recipients(into, checker, cells, count, special, helpers, meanwhile=meanwhile,
+                    share=ELSEWHERE_SHARE if lazy else ELSEWHERE_SHARE_PARSED)
         external = next((s for s in checker.sources if s.field == F.EXTERNAL_ID), None)
         if external is not None and whole:
             report._externals_of = lambda: _externals(columns, external, count)
@@ -691,28 +694,31 @@ def _special_rows(sheet: Sheet, checker: RowChecker, columns) -> np.ndarray:
 
 #: Rows from which a share of a recipient column is judged by another process (background.Elsewhere).
 SPLIT_ROWS = 50_000
-#: That share: the other process starts at once (parsing the column itself), while this one parses the columns
-#: and makes the messages first.
+#: That share, for a sheet whose columns are parsed when first read: the other process starts at once and
+#: parses its cells, while this one parses the columns it reads and makes the messages first.
 ELSEWHERE_SHARE = 0.58
+#: That share where the columns are parsed already (a smaller file, a chunk of a streamed one): this process
+#: only makes the messages first.
+ELSEWHERE_SHARE_PARSED = 0.55
 
 
 def _recipients(report: ColumnarReport, checker: RowChecker, cells: Callable[[int, int], list[str]], count: int,
                 special: np.ndarray, helpers: Helpers | None = None,
-                meanwhile: Callable[[], None] | None = None) -> None:
+                meanwhile: Callable[[], None] | None = None, share: float = ELSEWHERE_SHARE_PARSED) -> None:
     """Each row's recipient: plain mobiles by columns, every other cell's verdict once per distinct text.
 
     ``cells(lo, hi)`` gives the recipient cells of rows lo to hi, stripped. A big column is
     judged in two parts at once, the second by a helper process of ``helpers`` (or a forked
     copy, which reads its cells itself: a column not yet parsed is parsed there too): rows are
     independent, and the phone numbers are most of a check's time. ``meanwhile`` (work that
-    needs no recipient) is done here first.
+    needs no recipient) is done here first; ``share`` is the other process's part of the rows.
     """
     from .background import Elsewhere
 
     book, allow = checker.book, checker.allow_landlines
     aside = np.zeros(count, dtype=bool)
     aside[special] = True
-    half = count - int(count * ELSEWHERE_SHARE) if count >= SPLIT_ROWS else count
+    half = count - int(count * share) if count >= SPLIT_ROWS else count
     elsewhere = None
     if half < count:
         pool = helpers.ready_pool() if helpers is not None else None

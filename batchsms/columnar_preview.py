@@ -40,10 +40,6 @@ if TYPE_CHECKING:
 _NOT_DIGIT = re.compile(r"\D")
 
 
-#: Will text labels kept from the figures for the file (a row's label is ~60 bytes): beyond this many valid
-#: rows they are made again, a block at a time, when the file is written.
-KEEP_LABELS = 2_000_000
-
 
 def build(preview: Preview) -> None:
     """Fill ``preview``'s figures from its ColumnarReport (as Preview.build does from RowResults)."""
@@ -57,14 +53,13 @@ def build(preview: Preview) -> None:
         for pair in {pair for pair in signature}:
             per_code[pair] += rows
     valid = np.flatnonzero(report.status == VALID)
+    # each number's (region, kind) only: the labels themselves are made as the file is written, a block at a
+    # time by each process writing part of it (1M rows: 0.1 s sooner than making them here and keeping them,
+    # and ~60 bytes a row less; 10M rows' labels would not fit the memory)
     labeller = _Labeller(report)
-    if len(valid) <= KEEP_LABELS:
-        preview.labels, groups = labeller.run(valid)
-        preview.label_plain = labeller.plain
-    else:  # too many to hold: their (region, kind) now, the labels again a block at a time as they are written
-        groups = np.zeros(len(valid), dtype=np.int64)
-        for lo in range(0, len(valid), BLOCK):
-            groups[lo:lo + BLOCK] = labeller.run(valid[lo:lo + BLOCK], labels_too=False)[1]
+    groups = np.zeros(len(valid), dtype=np.int64)
+    for lo in range(0, len(valid), BLOCK):
+        groups[lo:lo + BLOCK] = labeller.run(valid[lo:lo + BLOCK], labels_too=False)[1]
     preview.label_kinds = labeller.kinds
     preview.label_groups = groups
     # recipients, in the order they first appear among the rows, as the row-by-row Counter has them
@@ -111,7 +106,7 @@ def build(preview: Preview) -> None:
         row = report.sheet.row_numbers[index]
         if any(s.row == row for s in preview.samples):
             continue
-        label = preview.labels[at] if preview.labels is not None else describe(report.to_of(index)).label
+        label = describe(report.to_of(index)).label
         preview.samples.append(Sample(why, row, label, report.text(index) or "",
                                       report.segments_of(index).parts))
     if per_code:
@@ -362,7 +357,8 @@ def write_csv(preview: Preview, path: Path, header: list[str], width: int, colum
             state[index] = f"skipped ({reason})" if reason else "skipped"
     values["Status"] = state
     will = np.full(count, "", dtype=object)
-    labels = preview.labels if preview.labels is not None else _Labeller(report).run(valid_rows)[0]
+    labeller = _Labeller(report)
+    labels = labeller.run(valid_rows)[0]
     will[valid_rows] = labels.strings()
     if "Cost" in columns:
         prices = preview.prices
@@ -382,7 +378,7 @@ def write_csv(preview: Preview, path: Path, header: list[str], width: int, colum
                                extra[1:], strict=True):
             values[name][index] = value
     made: list = _user_columns(sheet, width)
-    made.append(_will_column(will, preview, valid_rows, delimiter))
+    made.append(_will_column(will, labeller.plain, valid_rows, delimiter))
     for name in columns[1:-1]:
         codes, uniques = pd.factorize(values[name], sort=False)
         made.append(CsvColumn.of_distinct(list(uniques), codes, delimiter))
@@ -415,12 +411,12 @@ def _user_columns(sheet, width: int) -> list:
     return found + [[""] * count for _ in range(width - len(found))]
 
 
-def _will_column(will: np.ndarray, preview: Preview, valid_rows: np.ndarray, delimiter: str) -> CsvColumn:
-    """The Will text column: labels written alike share their safety (see _Labeller), the others are asked."""
+def _will_column(will: np.ndarray, plain: np.ndarray, valid_rows: np.ndarray, delimiter: str) -> CsvColumn:
+    """The Will text column: labels written alike share their safety (``plain``, see _Labeller), the others
+    are asked."""
     fields = will.copy()
     unsafe = []
-    plain = preview.label_plain
-    for k in np.flatnonzero(~plain).tolist() if plain is not None else range(len(valid_rows)):
+    for k in np.flatnonzero(~plain).tolist():
         index = int(valid_rows[k])
         fields[index], changed = csv_field(will[index], delimiter)
         if changed:
@@ -508,7 +504,6 @@ def _write_from_file(preview: Preview, path: Path, header: list[str], width: int
     valid_rows = np.flatnonzero(status == VALID)
     valid_at = np.full(count, -1, dtype=np.int64)
     valid_at[valid_rows] = np.arange(len(valid_rows))
-    plain = preview.label_plain
     cost_id = np.zeros(count, dtype=np.int64)
     costs = [""]
     if with_cost:
@@ -661,16 +656,10 @@ def _write_from_file(preview: Preview, path: Path, header: list[str], width: int
             will = np.full(hi - lo, b"", dtype=object)
             here = np.flatnonzero(valid_at[lo:hi] >= 0)
             if len(here):
-                if preview.labels is not None:
-                    first = int(valid_at[lo + here[0]])
-                    labels, flags = preview.labels, plain[first:first + len(here)]
-                    will[here] = labels.encoded[first:first + len(here)]
-                else:
-                    labels, _ = relabel.run(here + lo)
-                    first, flags = 0, relabel.plain
-                    will[here] = labels.encoded
-                for n in np.flatnonzero(~flags).tolist():
-                    field, changed = csv_field(labels[first + n], delimiter)
+                labels, _ = relabel.run(here + lo)
+                will[here] = labels.encoded
+                for n in np.flatnonzero(~relabel.plain).tolist():
+                    field, changed = csv_field(labels[n], delimiter)
                     will[here[n]] = field.encode("utf-8")
                     odd[here[n]] |= changed
             for index in specials[np.searchsorted(specials, lo):np.searchsorted(specials, hi)].tolist():

@@ -74,12 +74,10 @@ class Preview:
     dominant: tuple[str, str, int] | None = None  # (severity, code, rows) of a problem on most rows
     dialled: list = field(default_factory=list)  # per result: the Dialled description, or None
     _by_row: dict | None = field(default=None, repr=False)
-    # A check by columns (batchsms.columnar_preview): the Will text of each valid row, in order, and the
-    # index of its (region, kind) in label_kinds; ``dialled`` stays empty.
-    labels: list | None = field(default=None, repr=False)
+    # A check by columns (batchsms.columnar_preview): per valid row, in order, the index of its number's
+    # (region, kind) in label_kinds (the Will text itself is made as the file is written); ``dialled`` stays empty.
     label_groups: object = field(default=None, repr=False)
     label_kinds: list = field(default_factory=list, repr=False)
-    label_plain: object = field(default=None, repr=False)  # per valid row: its label is a CSV field as it is
     by_columns: bool = False  # built from a ColumnarReport's columns (dialled stays empty)
 
     @classmethod

@@ -228,7 +228,7 @@ def test_quoted_sheet_read_by_csv_equal(sheets, tmp_path):
 @pytest.fixture
 def small_pieces(monkeypatch):
     """Sheets stream as if too big to hold, in small pieces, chunks and blocks (their boundaries fall anywhere),
-    and their previews are written by two processes, their labels made again as they are written."""
+    and their previews are written by two processes."""
     from batchsms import columnar, columnar_preview, sheet
 
     monkeypatch.setattr(sheet, "STREAM_BYTES", 1)
@@ -237,7 +237,6 @@ def small_pieces(monkeypatch):
     monkeypatch.setattr(columnar_preview, "BLOCK", 997)
     monkeypatch.setattr(columnar_preview, "PARALLEL_ROWS", 1000)  # the preview's second half by a fork
     monkeypatch.setattr(columnar, "SPLIT_ROWS", 500)  # each chunk's recipients judged in two halves
-    monkeypatch.setattr(columnar_preview, "KEEP_LABELS", 0)  # Will text made again as it is written (10M rows)
 
 
 @pytest.mark.parametrize("name,kind", [("small", "plain"), ("country", "plain"), ("small", "text")])
