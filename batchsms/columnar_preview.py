@@ -488,10 +488,10 @@ def _write_from_file(preview: Preview, path: Path, header: list[str], width: int
             return rows.streamed.line_blocks(numbers[start:stop], BLOCK)
     else:
         body = rows.source.body
-        if b"\r" not in body:
+        if rows.source.crlf or (rows.source.crlf is None and body.count(b"\r\n") == body.count(b"\n") > 0):
+            lines = body.split(b"\r\n")  # every line ends \r\n: no copy of the body without them
+        elif b"\r" not in body:
             lines = body.split(b"\n")
-        elif body.count(b"\r\n") == body.count(b"\n"):  # every line ends \r\n: no copy of the body without them
-            lines = body.split(b"\r\n")
         else:
             lines = body.replace(b"\r\n", b"\n").split(b"\n")
 

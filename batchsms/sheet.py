@@ -429,6 +429,7 @@ class Columnar:
         self.delimiter = delimiter
         self.head = head  # the first records, read by csv.reader
         self.text = text  # the decoded text, kept for a file small enough to split in Python (see read)
+        self.crlf: bool | None = None  # every line ends \r\n (known once :meth:`lines` has scanned them)
 
     @classmethod
     def of(cls, data: bytes, text: str, encoding: str, delim: str) -> Columnar | None:
@@ -506,6 +507,8 @@ class Columnar:
 
         raw = np.frombuffer(self.body, dtype=np.uint8)
         ends, cells = _line_cells(raw, ord(self.delimiter))
+        broken = ends[:-1] if len(raw) and raw[-1] != 10 else ends  # the lines a line break ends
+        self.crlf = bool(len(broken)) and bool((broken > 0).all()) and bool((raw[broken - 1] == 13).all())
         starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
         # an empty row's first byte: a space, the delimiter, or the lead byte of a non-ASCII space (see
         # Streamed._piece); lines that start with anything else hold something (most lines)

@@ -306,11 +306,13 @@ def test_the_cli_with_every_fork_writes_what_the_row_by_row_check_writes(sheets,
 
     env = dict(os.environ, PYTHONPATH=str(Path(batchsms.__file__).resolve().parents[1]))
     env.pop("BATCHSMS_CHECK", None)
+    (tmp_path / "sheet").mkdir()
+    plain = _with_ids(sheets["plain"], tmp_path / "sheet")  # its columns parsed when first read, in both copies
     written = {}
     for way in ("columns", "rows"):
         folder = tmp_path / way
         folder.mkdir()
-        argv = [sys.executable, "-c", FORKED_CLI, "check", str(sheets["plain"]),
+        argv = [sys.executable, "-c", FORKED_CLI, "check", str(plain),
                 "--template", str(_template_file(tmp_path)), "--report", str(folder / "r.csv"),
                 "--preview", str(folder / "p.csv"), "--json", "--delimiter", ","]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=120,
@@ -392,3 +394,37 @@ def test_rows_are_ordered_by_recipient_stably_whatever_the_numbers():
                           (-50, 100), (-(2**62), 2**63 - 1)):
             values = rng.integers(0, span, count, dtype=np.int64) + low
             assert _stable_order(values).tolist() == np.argsort(values, kind="stable").tolist(), (count, span)
+
+
+def _with_ids(path: Path, folder: Path, ends: str = "\r\n") -> Path:
+    """``path`` (a sheet above, delimited by commas) with a first column of ids from its header on, so that
+    few lines start like an empty row and a big file's reading parses its columns lazily (its own empty
+    rows stay); ``ends``: its line ends, or "mixed"."""
+    lines = [(f"r{i}," if i > 1 and any(c.strip() for c in line.split(",")) else "") + line
+             for i, line in enumerate(path.read_bytes().decode("utf-8").split("\r\n")[:-1])]
+    assert any(not line.replace(",", "").strip() for line in lines)
+    if ends == "mixed":
+        body = "".join(line + ("\n" if i % 3 else "\r\n") for i, line in enumerate(lines))
+    else:
+        body = ends.join(lines) + ends
+    made = folder / path.name
+    made.write_bytes(body.encode("utf-8"))
+    return made
+
+
+@pytest.mark.parametrize("ends", ["\r\n", "\n", "mixed"])
+def test_a_file_parsed_column_by_column_writes_the_same_preview_whatever_its_line_ends(sheets, tmp_path, monkeypatch,
+                                                                                       ends):
+    """A big file's columns are parsed when first read and its preview lines cut from its bytes, at \\r\\n
+    when every line ends so (found by the line scan), else at \\n: the same report and preview as row by row."""
+    from batchsms import sheet as sheet_module
+    from batchsms.sheet import LazyColumns
+
+    monkeypatch.setattr(sheet_module, "PANDAS_CSV_BYTES", 0)
+    folder = tmp_path / ends.replace("\r", "r").replace("\n", "n")
+    folder.mkdir()
+    path = _with_ids(sheets["small"], folder, ends)
+    sheet = load(path, columnar=True, delimiter=",")
+    assert isinstance(sheet.rows.columns, LazyColumns)
+    assert sheet.rows.source.crlf is (ends == "\r\n")
+    _compare(path, "plain", folder)
