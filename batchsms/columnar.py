@@ -592,7 +592,7 @@ def _check_part(report: ColumnarReport, checker: RowChecker, part: Sheet, offset
             _texts(into, checker, columns, special)
 
         # the messages are made while another process judges a share of the recipients (they are independent);
-        # a copy that must parse its cells too takes a smaller share
+        # where this process must first parse the columns it reads, the other takes a larger share
         lazy = isinstance(part.rows, ColumnRows) and isinstance(part.rows.columns, LazyColumns)
         _recipients(into, checker, cells, count, special, helpers, meanwhile=meanwhile,
                     share=ELSEWHERE_SHARE if lazy else ELSEWHERE_SHARE_PARSED)
