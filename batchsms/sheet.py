@@ -509,23 +509,8 @@ class Columnar:
         ends, cells = _line_cells(raw, ord(self.delimiter))
         broken = ends[:-1] if len(raw) and raw[-1] != 10 else ends  # the lines a line break ends
         self.crlf = bool(len(broken)) and bool((broken > 0).all()) and bool((raw[broken - 1] == 13).all())
-        starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
-        # an empty row's first byte: a space, the delimiter, or the lead byte of a non-ASCII space (see
-        # Streamed._piece); lines that start with anything else hold something (most lines)
-        leads = np.zeros(256, dtype=bool)
-        leads[list(_ASCII_SPACE)] = True
-        leads[ord(self.delimiter)] = True
-        leads[[0xC2, 0xE1, 0xE2, 0xE3]] = True
-        padded = np.append(raw, np.uint8(10))  # an empty last line's "first byte" (an empty line's is \n or \r)
-        maybe = np.flatnonzero(leads[padded[starts]])
-        if len(maybe) > len(ends) // 64 + 64:
-            return None
-        blank = np.zeros(len(ends), dtype=bool)
-        body, delimiter = self.body, self.delimiter
-        for line in maybe.tolist():
-            text = body[starts[line]:ends[line]].decode("utf-8").removesuffix("\r")
-            blank[line] = all(not cell or cell.isspace() for cell in text.split(delimiter))
-        return cells, blank
+        blank = _empty_lines(self.body, raw, ends, self.delimiter, many=False)
+        return (cells, blank) if blank is not None else None
 
     def fields(self) -> np.ndarray:
         """How many cells each line has (a blank line has none, as csv.reader reads it)."""
@@ -1063,6 +1048,50 @@ def _line_cells(raw: np.ndarray, delimiter: int) -> tuple[np.ndarray, np.ndarray
     return ends, np.diff(breaks, prepend=-1)
 
 
+def _empty_lines(data: bytes, raw: np.ndarray, ends: np.ndarray, delimiter: str, *, many: bool) -> np.ndarray | None:
+    """Whether each line of ``data`` (whole lines; ``raw`` its bytes, ``ends`` where its lines end) is an
+    empty row: every byte a space, the delimiter or (decided by ``str.isspace``) part of a non-ASCII space.
+
+    Lines that start with any other byte hold something (most lines), so only the few that do not
+    are looked at byte by byte (1M lines: 0.45 s instead of 1.4 s). When many do (a blank first
+    column), every byte is counted by line in numpy with ``many``; without it, None (the caller
+    reads the file another way).
+    """
+    import numpy as np
+
+    soft = np.zeros(256, dtype=bool)
+    soft[list(_ASCII_SPACE)] = True
+    soft[ord(delimiter)] = True
+    soft[128:] = True  # not ASCII: decided below
+    starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
+    # what an empty row's first byte can be: a space, the delimiter, or the lead byte of a non-ASCII space
+    # (str.isspace: U+0085 and U+00A0 start with C2, U+1680 E1, U+2000-U+205F E2, U+3000 E3)
+    leads = soft.copy()
+    leads[128:] = False
+    leads[[0xC2, 0xE1, 0xE2, 0xE3]] = True
+    padded = np.append(raw, np.uint8(10))  # an empty last line's "first byte"
+    maybe = np.flatnonzero(leads[padded[starts]] | (starts == ends))
+    if len(maybe) > len(ends) // 64 + 64:  # many lines start blank-like
+        if not many:
+            return None
+        line_of = np.zeros(len(raw) + 1, dtype=np.int32)
+        line_of[ends[:-1] + 1] = 1
+        line_of = np.cumsum(line_of[:-1], dtype=np.int32)
+        blank = np.bincount(line_of[~soft[raw]], minlength=len(ends)) == 0
+        wide = np.bincount(line_of[raw >= 128], minlength=len(ends)) > 0
+    else:
+        blank = np.zeros(len(ends), dtype=bool)
+        wide = np.zeros(len(ends), dtype=bool)
+        for line in maybe.tolist():
+            seg = raw[starts[line]:ends[line]]
+            blank[line] = not (~soft[seg]).any()
+            wide[line] = blank[line] and bool((seg >= 128).any())
+    for line in np.flatnonzero(blank & wide).tolist():
+        text = data[starts[line]:ends[line]].decode("utf-8").removesuffix("\r")
+        blank[line] = all(cell.isspace() or not cell for cell in text.split(delimiter))
+    return blank
+
+
 def _load_lazily(path: Path, csv_file: CsvFile, header_row: int, columns: Sequence[tuple[str, str]],
                  header: list[str], raw_header: list[str], detected: bool, cells: np.ndarray, blank: np.ndarray,
                  ) -> Sheet:
@@ -1232,48 +1261,14 @@ class Streamed:
         return found, np.concatenate(blanks) if blanks else np.zeros(0, dtype=np.int64)
 
     def _piece(self, piece: bytes) -> np.ndarray:
-        """The lines of ``piece`` (whole lines) that are empty rows, numbered from 0; notes the widest line.
-
-        A line is an empty row when every byte of it is a space, a delimiter or (decided by
-        ``str.isspace``) part of a non-ASCII space. Lines that start with any other byte hold one
-        (most lines), so only the few that do not are looked at byte by byte (1M lines: 0.45 s
-        instead of 1.4 s); when many do, every byte is counted by line in numpy.
-        """
+        """The lines of ``piece`` (whole lines) that are empty rows (:func:`_empty_lines`), numbered from 0;
+        notes the widest line."""
         import numpy as np
 
-        sep = ord(self.delimiter)
         raw = np.frombuffer(piece, dtype=np.uint8)
-        ends, cells = _line_cells(raw, sep)
+        ends, cells = _line_cells(raw, ord(self.delimiter))
         self.widest = max(self.widest, int(cells.max()) if len(cells) else 0)
-        soft = np.zeros(256, dtype=bool)
-        soft[list(_ASCII_SPACE)] = True
-        soft[sep] = True
-        soft[128:] = True  # not ASCII: decided below
-        starts = np.concatenate(([0], ends[:-1] + 1))
-        # what an empty row's first byte can be: a space, the delimiter, or the lead byte of a non-ASCII space
-        # (str.isspace: U+0085 and U+00A0 start with C2, U+1680 E1, U+2000-U+205F E2, U+3000 E3)
-        leads = soft.copy()
-        leads[128:] = False
-        leads[[0xC2, 0xE1, 0xE2, 0xE3]] = True
-        padded = np.append(raw, np.uint8(10))  # an empty last line's "first byte"
-        maybe = np.flatnonzero(leads[padded[starts]] | (starts == ends))
-        if len(maybe) > len(ends) // 64 + 64:  # many lines start blank-like: every byte, by line, in numpy
-            line_of = np.zeros(len(raw) + 1, dtype=np.int32)
-            line_of[ends[:-1] + 1] = 1
-            line_of = np.cumsum(line_of[:-1], dtype=np.int32)
-            blank = np.bincount(line_of[~soft[raw]], minlength=len(ends)) == 0
-            wide = np.bincount(line_of[raw >= 128], minlength=len(ends)) > 0
-        else:
-            blank = np.zeros(len(ends), dtype=bool)
-            wide = np.zeros(len(ends), dtype=bool)
-            for line in maybe.tolist():
-                seg = raw[starts[line]:ends[line]]
-                blank[line] = not (~soft[seg]).any()
-                wide[line] = blank[line] and bool((seg >= 128).any())
-        for line in np.flatnonzero(blank & wide).tolist():
-            text = piece[starts[line]:ends[line]].decode("utf-8").removesuffix("\r")
-            blank[line] = all(cell.isspace() or not cell for cell in text.split(self.delimiter))
-        return np.flatnonzero(blank)
+        return np.flatnonzero(_empty_lines(piece, raw, ends, self.delimiter, many=True))
 
     def chunks(self, width: int, rows: int, usecols: Sequence[int] | None = None):
         """The file's records as columns of at least ``width`` cells, ``rows`` records at a time; with
