@@ -588,7 +588,7 @@ def _check_part(report: ColumnarReport, checker: RowChecker, part: Sheet, offset
 
         def meanwhile() -> None:
             if isinstance(part.rows, ColumnRows):  # the columns read here, parsed at once where they are lazy
-                part.rows.want([to_column] + _text_columns(checker, part))
+                part.rows.want(_columns_read(checker, part))
             _texts(into, checker, columns, special)
 
         # the messages are made while another process judges a share of the recipients (they are independent);
@@ -629,8 +629,7 @@ def _check_streamed(report: ColumnarReport, checker: RowChecker, helpers: Helper
     country_ids: dict[str, int] = {}
     country_of = np.zeros(report.count, dtype=np.int32) if index is not None else None
     # rows checked row by row need every cell; else only the columns the check reads are parsed
-    to_column = next(s for s in checker.sources if s.field == F.TO).column
-    usecols = None if index is not None or sheet.problems else [to_column] + _text_columns(checker, sheet)
+    usecols = None if index is not None or sheet.problems else _columns_read(checker, sheet)
     for chunk in rows.streamed.chunks(width, CHUNK_ROWS, usecols):
         size = len(next(column for column in chunk if column is not None))
         hi = int(np.searchsorted(numbers, line + size, side="right"))
@@ -850,6 +849,12 @@ def _texts(report: ColumnarReport, checker: RowChecker, columns, special: np.nda
     report.message[:] = ids
     errors = np.array(messages.errors + [False], dtype=bool)
     report.status[errors[ids]] = INVALID
+
+
+def _columns_read(checker: RowChecker, sheet: Sheet) -> list[int]:
+    """The columns a check by columns reads of each row: the recipient's and the message's (rows checked
+    row by row, a Country cell's, read every cell)."""
+    return [next(s for s in checker.sources if s.field == F.TO).column] + _text_columns(checker, sheet)
 
 
 def _text_columns(checker: RowChecker, sheet: Sheet) -> list[int]:
