@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 _NOT_DIGIT = re.compile(r"\D")
 
 
-
 def build(preview: Preview) -> None:
     """Fill ``preview``'s figures from its ColumnarReport (as Preview.build does from RowResults)."""
     from .preview import DOMINANT_SHARE, Sample
@@ -488,8 +487,8 @@ def _write_from_file(preview: Preview, path: Path, header: list[str], width: int
             return rows.streamed.line_blocks(numbers[start:stop], BLOCK)
     else:
         body = rows.source.body
-        if rows.source.crlf or (rows.source.crlf is None and body.count(b"\r\n") == body.count(b"\n") > 0):
-            lines = body.split(b"\r\n")  # every line ends \r\n: no copy of the body without them
+        if rows.source.crlf:  # every line ends \r\n (the line scan says so): no copy of the body without them
+            lines = body.split(b"\r\n")
         elif b"\r" not in body:
             lines = body.split(b"\n")
         else:
