@@ -43,6 +43,20 @@ def _fork() -> int:
     return pid
 
 
+def _in_copy(run: Callable[[], object]) -> int:
+    """A forked copy of this process that runs ``run`` and leaves (exit 0, or 1 if it raised) without running
+    anything of this process's (atexit, flushes); its pid here. OSError where no copy can be made."""
+    pid = _fork()
+    if pid == 0:
+        code = 1
+        try:
+            run()
+            code = 0
+        finally:
+            os._exit(code)
+    return pid
+
+
 def can_fork() -> bool:
     """Whether work can go to a forked copy: fork exists and no other thread runs in this process."""
     return hasattr(os, "fork") and threading.active_count() == 1
@@ -62,18 +76,9 @@ class Forked:
             work()
             return
         try:
-            pid = _fork()
+            self._pid = _in_copy(work)
         except OSError:  # no memory or no process slot for a copy (ENOMEM, EAGAIN): the work is done here
             work()
-            return
-        if pid == 0:  # the copy: do the work, and leave without running anything of the parent's (atexit, flushes)
-            code = 1
-            try:
-                work()
-                code = 0
-            finally:
-                os._exit(code)
-        self._pid = pid
 
     @property
     def forked(self) -> bool:
@@ -147,21 +152,18 @@ class Elsewhere:
 
     def _fork(self, fn: Callable[..., object], args: tuple) -> None:
         read, write = os.pipe()
+
+        def send() -> None:  # in the copy: the result, pickled through the pipe
+            os.close(read)
+            with os.fdopen(write, "wb") as out:
+                pickle.dump(fn(*args), out, protocol=pickle.HIGHEST_PROTOCOL)
+
         try:
-            pid = _fork()
+            pid = _in_copy(send)
         except OSError:
             os.close(read)
             os.close(write)
             raise
-        if pid == 0:  # the copy: send the result, and leave without running anything of the parent's
-            code = 1
-            try:
-                os.close(read)
-                with os.fdopen(write, "wb") as out:
-                    pickle.dump(fn(*args), out, protocol=pickle.HIGHEST_PROTOCOL)
-                code = 0
-            finally:
-                os._exit(code)
         os.close(write)
         self._pid, self._read = pid, read
 
