@@ -58,7 +58,7 @@ from .transport import (
 
 __all__ = [  # the names other modules import from here, scrub_text and MAX_ERROR_TEXT re-exported
     "DEFAULT_BASE_URL", "MAX_ERROR_TEXT", "STOP_DECISIONS", "BatchOutcome", "Client", "Decision", "ListError",
-    "ListedMessage", "Listing", "Lookup", "Outcome", "backoff_seconds", "encode_batch", "read_batch",
+    "ListedMessage", "Listing", "Lookup", "Outcome", "backoff_seconds", "encode_batch", "join_batch", "read_batch",
     "read_batch_item", "says_too_large",
     "check_base_url", "decide", "describe_exception", "encode_body", "parse_error", "parse_retry_after",
     "parse_listing", "read_message", "sanitised_fields", "scrub_text", "should_retry", "should_retry_get",
@@ -322,6 +322,15 @@ def encode_body(body: dict) -> bytes:
 def encode_batch(bodies: list[dict]) -> bytes:
     """A BatchMessages request body: ``{"Messages": [...]}``, each message as :func:`encode_body` writes it."""
     return json.dumps({"Messages": bodies}).encode("utf-8")
+
+
+def join_batch(encoded: list[bytes]) -> bytes:
+    """:func:`encode_batch`'s very bytes from messages :func:`encode_body` encoded already.
+
+    The sender encodes each body once, for the journal, and the request carries those
+    bytes: the batch is not encoded again between an answer and the next request.
+    """
+    return b'{"Messages": [' + b", ".join(encoded) + b"]}"
 
 
 # --- what the server says --------------------------------------------------------------------------------------
@@ -724,17 +733,18 @@ class Client:
             local.batch_template = local.session.prepare_request(request)
         return local.batch_template, adapter
 
-    def post_batch_once(self, bodies: list[dict]) -> BatchOutcome:
+    def post_batch_once(self, bodies: list[dict], encoded: list[bytes] | None = None) -> BatchOutcome:
         """One BatchMessages POST of ``bodies``, classified; never raises for network or HTTP trouble.
 
         The whole request decides for every message when there is no answer (RETRY when
         it provably never went out, else UNKNOWN), a non-2xx status (as :func:`decide`
         says, with ``too_large`` when :func:`says_too_large`), or a 2xx that is not one
         item per message (UNKNOWN: they may have been taken). Otherwise each item decides
-        for its own message (:func:`read_batch_item`).
+        for its own message (:func:`read_batch_item`). ``encoded``: the bodies as
+        :func:`encode_body` wrote them (for the journal), sent as they are.
         """
         template, adapter = self._batch_sender()
-        data = encode_batch(bodies)
+        data = encode_batch(bodies) if encoded is None else join_batch(encoded)
         request = requests.PreparedRequest()
         request.method, request.url, request.hooks = template.method, template.url, template.hooks
         request.headers = template.headers.copy()
@@ -764,13 +774,16 @@ class Client:
         return BatchOutcome(decision, status, error_code=code, error=text, retry_after=answer.retry_after,
                             too_large=decision is Decision.FAILED and says_too_large(status, code, text))
 
-    def send_batch(self, bodies: list[dict], stop: threading.Event | None = None) -> BatchOutcome:
+    def send_batch(self, bodies: list[dict], stop: threading.Event | None = None, *,
+                   encoded: list[bytes] | None = None) -> BatchOutcome:
         """POST ``bodies`` as one BatchMessages request, retried whole as :meth:`send` retries one message.
 
         Only an answer that proves nothing was taken (no connection, 429, 503) is sent
         again, and then the whole batch: the items of an answer are final.
         """
-        outcome = self._retrying(lambda: self.post_batch_once(bodies), stop)
+        if encoded is not None and len(encoded) != len(bodies):
+            raise ValueError(f"send_batch: {len(encoded)} encoded bodies for {len(bodies)} messages")
+        outcome = self._retrying(lambda: self.post_batch_once(bodies, encoded), stop)
         for item in outcome.items:
             item.attempts = outcome.attempts
         return outcome

@@ -76,6 +76,9 @@ FINAL_DELIVERY = frozenset({"Delivered", "Failed"})
 #: How far along a message is; a status is never replaced by one further back.
 _DELIVERY_RANK = {"Processing": 1, "Submitted": 2, "Delivered": 3, "Failed": 3}
 SETTLED_SENT, SETTLED_NOT_SENT = "sent", "not sent"
+#: Rows in one INSERT of :meth:`Journal.commit`: 5 values each stay within the 999 variables
+#: SQLite allowed a statement before 3.32.
+_ROWS_PER_INSERT = 199
 
 
 def _foreign_schema(db: sqlite3.Connection) -> str | None:
@@ -292,13 +295,14 @@ class Journal:
         return cursor.rowcount
 
     # ------------------------------------------------------------------ writing
-    def commit(self, *, starts: Iterable[tuple[int, str] | tuple[int, str, dict]] = (),
+    def commit(self, *, starts: Iterable[tuple[int, str] | tuple[int, str, dict | bytes]] = (),
                finishes: Iterable[Finish] = (), releases: Iterable[int] = ()) -> None:
         """One durable transaction: new rows in flight, outcomes, and rows never taken.
 
         ``starts`` are ``(row, request hash, request body)`` (the body may be left out),
         committed before their requests may go out; the body is kept as the JSON the
-        client sends, and ``started`` keeps the first attempt's time when a row goes again
+        client sends (given as a dict, or as the bytes :func:`encode_body` made), and
+        ``started`` keeps the first attempt's time when a row goes again
         (``--retry-unknown``), so a later look-up covers every attempt. A finish is a new
         outcome, so what was known about the previous message's delivery or settlement
         is cleared. ``releases`` drop rows that were provably never taken, so a later run
@@ -306,15 +310,7 @@ class Journal:
         """
         now = time.time()
         with self._transaction():
-            self.db.executemany(
-                "INSERT INTO rows (row, request_hash, state, attempts, updated, body, started) "
-                "VALUES (?, ?, 'started', 0, ?, ?, ?) "
-                "ON CONFLICT(row) DO UPDATE SET request_hash = excluded.request_hash, state = 'started', "
-                "prev_state = rows.state, prev_error = rows.error, error = NULL, updated = excluded.updated, "
-                "body = excluded.body, started = COALESCE(rows.started, excluded.started)",
-                [(start[0], start[1], now, encode_body(start[2]).decode("utf-8") if len(start) > 2 else None,
-                  now) for start in starts],
-            )
+            self._start(starts, now)
             self.db.executemany(
                 "UPDATE rows SET state = ?, attempts = attempts + ?, message_sid = ?, sender_id = ?, segments = ?, "
                 "error = ?, http_status = ?, prev_state = NULL, prev_error = NULL, updated = ?, delivery = NULL, "
@@ -329,6 +325,31 @@ class Journal:
                 "UPDATE rows SET state = prev_state, error = prev_error, prev_state = NULL, prev_error = NULL "
                 "WHERE row = ? AND state = 'started'",
                 releases,
+            )
+
+    def _start(self, starts: Iterable[tuple[int, str] | tuple[int, str, dict | bytes]], now: float) -> None:
+        """:meth:`commit`'s new rows in flight, in statements of up to :data:`_ROWS_PER_INSERT` rows.
+
+        One statement a chunk, not one per row: the sender commits a batch's rows between
+        an answer and the next request, and each statement gives up the GIL to the
+        workers reading their answers and must win it back (a batch of 100 at 50 ms, 8
+        in flight: 0.97 → 0.80 ms a commit).
+        """
+        values = []
+        for start in starts:
+            body = start[2] if len(start) > 2 else None
+            if isinstance(body, dict):
+                body = encode_body(body)
+            values.append((start[0], start[1], now, None if body is None else body.decode("utf-8"), now))
+        for lo in range(0, len(values), _ROWS_PER_INSERT):
+            chunk = values[lo:lo + _ROWS_PER_INSERT]
+            self.db.execute(
+                "INSERT INTO rows (row, request_hash, state, attempts, updated, body, started) VALUES "
+                + ", ".join(["(?, ?, 'started', 0, ?, ?, ?)"] * len(chunk))
+                + " ON CONFLICT(row) DO UPDATE SET request_hash = excluded.request_hash, state = 'started', "
+                "prev_state = rows.state, prev_error = rows.error, error = NULL, updated = excluded.updated, "
+                "body = excluded.body, started = COALESCE(rows.started, excluded.started)",
+                [value for row in chunk for value in row],
             )
 
     # ------------------------------------------------------------------ held messages

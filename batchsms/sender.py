@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from tqdm import tqdm
 
 from . import fields as F
-from .client import BatchOutcome, Client, Decision, Outcome
+from .client import BatchOutcome, Client, Decision, Outcome, encode_body
 from .codes import DONE, MAYBE_SENT, Status
 from .config import MAX_BATCH_SIZE  # the API's own maximum is not documented: a refused batch is halved
 from .errors import ConfigError
@@ -61,6 +61,7 @@ class Job:
     digest: str
     segments: int
     due: float | None = None  # a held message: when ``batchsms due`` hands it to the API
+    wire: bytes | None = None  # the body as encode_body wrote it for the journal, when a batch sends those bytes
 
 
 @dataclass
@@ -525,7 +526,8 @@ class _Batches:
         """A worker thread: one batch at a time, with its retries; each answer goes back to the main thread."""
         while (batch := self.ready.get()) is not None:
             try:
-                outcome = self._send_batch([job.body for job in batch], self.stop)
+                outcome = self._send_batch([job.body for job in batch], self.stop,
+                                           encoded=[job.wire or encode_body(job.body) for job in batch])
             except BaseException as exc:  # a bug must not leave the rows looking in flight forever
                 outcome = BatchOutcome(Decision.UNKNOWN, error=self._scrub(f"internal error: {exc!r}"))
             now = time.time()  # the journal records, made here: the main thread has enough to do
@@ -576,8 +578,10 @@ class _Batches:
             self.limiter.refund(wanted - len(batch) - passed)  # cut short by long texts
             if batch:
                 batches.append(batch)
+        for job in starts:  # encoded once: the journal keeps these bytes and the request carries them
+            job.wire = encode_body(job.body)
         if starts or expired:
-            self.journal.commit(starts=[(j.row, j.digest, j.body) for j in starts], finishes=expired)
+            self.journal.commit(starts=[(j.row, j.digest, j.wire) for j in starts], finishes=expired)
         for batch in batches:
             for job in batch:
                 self.in_flight[job.row] = job

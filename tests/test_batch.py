@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from batchsms.cli import main
-from batchsms.client import Client, Decision, read_batch, read_batch_item, says_too_large
+from batchsms.client import Client, Decision, encode_batch, join_batch, read_batch, read_batch_item, says_too_large
 from batchsms.codes import Status
 from batchsms.config import load_preferences
 from batchsms.errors import ConfigError
@@ -321,6 +321,30 @@ def test_a_single_message_too_large_fails(make_sandbox, tmp_path):
 ])
 def test_what_counts_as_a_batch_too_large(status, code, text, too_large):
     assert says_too_large(status, code, text) is too_large
+
+
+def test_a_batch_carries_the_very_bytes_the_journal_keeps(make_sandbox, tmp_path):
+    """Each body is encoded once: the journal keeps it and the request joins those bytes, which
+    are exactly what encoding the whole batch at once writes."""
+    server = make_sandbox()
+    raw_requests = []
+    original = server._process
+
+    def process(property_sid, batch, raw):
+        raw_requests.append(raw)
+        return original(property_sid, batch, raw)
+
+    server._process = process
+    bodies = [{**body(i), "Text": f"Grüße {i} – 50% off"} for i in range(25)]
+    stats, entries = run_sender(server, tmp_path, 25, 10, bodies=bodies, concurrency=1)
+    assert stats.counts[Status.SENT] == 25 and len(raw_requests) == 3
+    for k, raw in enumerate(raw_requests):
+        rows = range(2 + 10 * k, min(27, 12 + 10 * k))
+        assert raw == join_batch([entries[row].body.encode() for row in rows])
+        assert raw == encode_batch([bodies[row - 2] for row in rows])
+    assert join_batch([]) == encode_batch([]) == b'{"Messages": []}'
+    with pytest.raises(ValueError, match="2 encoded bodies for 1 messages"):
+        Client(server.url, "AC1", "token", "PS1").send_batch([body(0)], encoded=[b"{}", b"{}"])
 
 
 def test_a_413_page_halves_the_batch(serve, tmp_path):

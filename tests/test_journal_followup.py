@@ -88,6 +88,39 @@ def test_start_keeps_the_body_as_sent_and_the_first_attempts_time(tmp_path, monk
     assert (entry.started, entry.updated, entry.state) == (100.0, 300.0, Status.STARTED)
 
 
+def test_many_starts_in_one_commit_are_each_kept_as_one_at_a_time(tmp_path, monkeypatch):
+    """Starts go in statements of several rows: across their chunks, new rows and rows going
+    again (whose earlier state and error are kept) end as one commit a row at a time left them."""
+    clock = iter(float(t) for t in range(100, 200))
+    monkeypatch.setattr("batchsms.journal.time.time", lambda: next(clock))
+    bodies = {row: {"To": f"+614120{row:05d}", "Text": f"Hi {row} – ünï"} for row in range(2, 502)}
+    given = {row: (json.dumps(body).encode() if row % 2 else body) for row, body in bodies.items()}  # bytes or dict
+    with Journal(tmp_path / "j") as journal:
+        journal.commit(starts=[(row, f"h{row}", given[row]) for row in range(2, 302)])  # at 100
+        journal.commit(finishes=[Finish(row, Status.UNKNOWN, 1, error=f"lost {row}") for row in range(2, 302)])
+        journal.commit(starts=[(row, f"g{row}", given[row]) for row in range(152, 502)] + [(600, "x")])  # at 102
+        entries = journal.entries()
+    assert sorted(entries) == [*range(2, 502), 600]
+    for row in range(2, 502):
+        e = entries[row]
+        assert e.body.encode() == json.dumps(bodies[row]).encode() and e.request() == bodies[row]
+        if row < 152:
+            assert (e.state, e.request_hash, e.error, e.updated, e.started) == (Status.UNKNOWN, f"h{row}",
+                                                                                 f"lost {row}", 101.0, 100.0)
+        elif row < 302:  # going again: its first attempt's time stays, the unknown it was is kept aside
+            assert (e.state, e.request_hash, e.error, e.updated, e.started) == (Status.STARTED, f"g{row}", None,
+                                                                                 102.0, 100.0)
+        else:
+            assert (e.state, e.request_hash, e.error, e.updated, e.started) == (Status.STARTED, f"g{row}", None,
+                                                                                 102.0, 102.0)
+    assert (entries[600].body, entries[600].state) == (None, Status.STARTED)
+    with Journal(tmp_path / "j") as journal:  # released, a row going again is what it was before
+        journal.commit(releases=range(152, 502))
+        entries = journal.entries()
+    assert sorted(entries) == [*range(2, 302), 600]
+    assert all((entries[row].state, entries[row].error) == (Status.UNKNOWN, f"lost {row}") for row in range(152, 302))
+
+
 def test_deliveries_are_recorded_by_message_sid_and_never_go_backwards(tmp_path):
     with Journal(tmp_path / "j") as journal:
         journal.commit(starts=[(2, "h"), (3, "h")])
