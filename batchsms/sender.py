@@ -24,6 +24,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 
 from tqdm import tqdm
 
@@ -579,7 +580,8 @@ class _Batches:
             if batch:
                 batches.append(batch)
         for job in starts:  # encoded once: the journal keeps these bytes and the request carries them
-            job.wire = encode_body(job.body)
+            if job.wire is None:
+                job.wire = encode_body(job.body)
         if starts or expired:
             self.journal.commit(starts=[(j.row, j.digest, j.wire) for j in starts], finishes=expired)
         for batch in batches:
@@ -589,6 +591,9 @@ class _Batches:
             self.ready.put(batch)
         if self.finishes or self.releases:
             self._commit_outcomes()
+        for job in islice(self.pending, 2 * self.batch_size):  # while the workers are out: the next
+            if job.wire is None:  # dispatch, between an answer and its batch, then only commits
+                job.wire = encode_body(job.body)
         if self.stop.is_set() and self.drain_deadline is None:
             self.drain_deadline = time.monotonic() + self.sender.drain_timeout
 
