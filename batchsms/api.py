@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 from . import background, dates
 from . import fields as F
 from .check import CheckOptions, check, check_option_values
-from .client import Client
 from .clock import run_zone
 from .codes import MAYBE_SENT, Status
 from .config import Preferences, Settings, load_preferences, load_settings
@@ -46,6 +45,7 @@ from .template import MessageTemplate
 if TYPE_CHECKING:
     import pandas
 
+    from .client import Client
     from .parallel import Helpers
 
 Target = Settings  # where messages go: base URL, account SID, token, property
@@ -336,6 +336,8 @@ def send_sheet(path: str | Path, options: Options, target: Target, send: SendOpt
     results = check_output(Path(send.results) if send.results is not None else default_results_path_for(sheet_path),
                            "--results", inputs)
     journal_file = check_output(journal_path(results), "the journal", inputs)
+    from .client import Client  # the HTTP stack loads when a run sends: a check never needs it
+
     client = Client(target.base_url, target.account_sid, target.auth_token, target.property_sid,
                     connect_timeout=send.connect_timeout, read_timeout=send.read_timeout,
                     max_attempts=send.max_attempts, allow_insecure=send.allow_insecure)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import importlib
 import json
 import os
 import re
@@ -40,10 +41,10 @@ from .api import (
     send_sheet,
     target_from_config,
 )
-from .client import DEFAULT_BASE_URL
 from .clock import format_local
 from .codes import Status
 from .config import MAX_BATCH_SIZE, Preferences, load_preferences
+from .endpoint import DEFAULT_BASE_URL
 from .errors import BatchSmsError, ConfigError
 from .paths import check_output
 from .perf import gc_paused
@@ -298,7 +299,33 @@ def default_sibling(sheet_path: Path, kind: str, suffix: str) -> Path:
     return sheet_path.with_name(f"{sheet_path.stem}.{kind}{suffix}")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+#: Commands kept in modules of their own, which register themselves on :func:`main` when imported:
+#: imported when one is named or the commands are listed (``--help``), so that ``batchsms check``
+#: does not pay for what due, replies, status, summary and watch import.
+_ELSEWHERE = {"cancel": "cli_due", "due": "cli_due", "receive": "cli_replies", "replies": "cli_replies",
+              "status": "cli_status", "summary": "cli_summary", "watch": "cli_watch"}
+
+
+class _Commands(click.Group):
+    """``main``'s commands, with those of :data:`_ELSEWHERE` imported when first asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *_ELSEWHERE})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _ELSEWHERE:
+            importlib.import_module(f"{__package__}.{_ELSEWHERE[cmd_name]}")
+        return self.commands.get(cmd_name)
+
+
+def every_command() -> dict[str, click.Command]:
+    """Every command by name, those kept in modules of their own imported (for walks over all of them)."""
+    context = click.Context(main)
+    return {name: command for name in main.list_commands(context)
+            if (command := main.get_command(context, name)) is not None}
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="batchsms")
 def main() -> None:
     """Turn a contact sheet into correct SMS messages via the Fone Dynamics API.
@@ -689,9 +716,6 @@ def _leave(code: int) -> NoReturn:
     sys.stderr.flush()
     os._exit(code)
 
-
-# Commands kept in modules of their own register themselves on ``main`` when imported.
-from . import cli_due, cli_replies, cli_status, cli_summary, cli_watch  # noqa: E402,F401
 
 if __name__ == "__main__":  # pragma: no cover
     run()

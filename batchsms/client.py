@@ -25,7 +25,6 @@ first request (:mod:`batchsms.endpoint`).
 from __future__ import annotations
 
 import base64
-import enum
 import json
 import math
 import random
@@ -44,6 +43,7 @@ import urllib3
 
 from .endpoint import DEFAULT_BASE_URL, check_base_url, check_credentials
 from .errors import BatchSmsError
+from .outcome import STOP_DECISIONS, BatchOutcome, Decision, Outcome, encode_batch, encode_body, join_batch
 from .scrub import MAX_ERROR_TEXT, one_line, scrub_text
 from .transport import (
     ACCEPT_ENCODING,
@@ -77,18 +77,6 @@ MAX_SENDER_ID = 32  # E.164 is at most 16 characters, an alphanumeric sender 11
 MAX_SEGMENTS = 255  # the most parts a concatenated SMS can have
 
 
-class Decision(enum.Enum):
-    """What to do with the outcome of one request."""
-
-    ACCEPTED = "accepted"  # a 2xx holding the API's Message with a MessageSid: the API took the message
-    RETRY = "retry"  # proven not taken: safe to send again
-    UNKNOWN = "unknown"  # may have been taken: never resend without a person's say-so
-    FAILED = "failed"  # refused for this row (4xx): the error says why
-    AUTH = "auth"  # 401/403: every row would fail, stop the run
-    FATAL = "fatal"  # the TLS handshake failed: nothing was taken and every row would fail, stop the run
-
-
-STOP_DECISIONS = frozenset({Decision.AUTH, Decision.FATAL})  # end the whole run; the row is released
 RETRY_STATUSES = frozenset({429, 503})
 AMBIGUOUS_STATUSES = frozenset({500, 502, 504})
 # TLS errors that only say the peer went away (a transient fault, not a wrong host or certificate).
@@ -155,56 +143,6 @@ def decide(status: int | None, exc: BaseException | None = None, *, connecting: 
     if 400 <= status < 500:
         return Decision.FAILED
     return Decision.UNKNOWN  # 500, 502, 504 and any other answer we cannot read as "not taken"
-
-
-@dataclass
-class Outcome:
-    """The result of sending one message, after any retries.
-
-    ``message_sid``, ``sender_id`` and ``num_segments`` are the Message's fields
-    checked for type and size: they are what may be journaled. ``message`` is the
-    raw Message object, for display only.
-    """
-
-    decision: Decision
-    status: int | None = None
-    message: dict = field(default_factory=dict)  # the API's Message resource, as it came
-    error_code: str = ""
-    error: str = ""
-    attempts: int = 1
-    retry_after: float | None = None
-    message_sid: str | None = None  # set on every ACCEPTED outcome
-    sender_id: str | None = None  # From, when it is a short printable string
-    num_segments: int | None = None  # NumSegments, when it is an int in 1..MAX_SEGMENTS
-
-    @property
-    def error_text(self) -> str:
-        return f"{self.error_code}: {self.error}" if self.error_code else self.error
-
-    @property
-    def stops_run(self) -> bool:
-        """True when every further row would fail the same way (credentials refused, TLS failed)."""
-        return self.decision in STOP_DECISIONS
-
-
-@dataclass
-class BatchOutcome(Outcome):
-    """The result of one BatchMessages request, after any retries.
-
-    When the API answered with one item per message (``decision`` ACCEPTED), ``items``
-    holds each message's own outcome, in order: ACCEPTED with a MessageSid, FAILED with
-    the item's ErrorCode, or UNKNOWN for an item that says neither. Otherwise the request
-    decided for every message at once (no answer, a 5xx, a 429 given up on, refused
-    credentials) and ``items`` is empty: :meth:`each` repeats this outcome per message.
-    ``too_large`` says the API refused the batch for its size: none of it was taken.
-    """
-
-    items: list[Outcome] = field(default_factory=list)
-    too_large: bool = False
-
-    def each(self, count: int) -> list[Outcome]:
-        """One outcome per message of a batch of ``count``."""
-        return self.items if self.items else [self] * count
 
 
 @dataclass(slots=True)
@@ -312,25 +250,6 @@ def backoff_seconds(attempt: int, retry_after: float | None, *, base: float = 0.
     if retry_after is not None:
         return min(retry_after, cap * 4) + jitter() * 0.1
     return min(cap, base * 2 ** (attempt - 1)) * (0.5 + jitter() / 2)
-
-
-def encode_body(body: dict) -> bytes:
-    """A message's request body as it goes on the wire (the journal records these very bytes)."""
-    return json.dumps(body).encode("utf-8")
-
-
-def encode_batch(bodies: list[dict]) -> bytes:
-    """A BatchMessages request body: ``{"Messages": [...]}``, each message as :func:`encode_body` writes it."""
-    return json.dumps({"Messages": bodies}).encode("utf-8")
-
-
-def join_batch(encoded: list[bytes]) -> bytes:
-    """:func:`encode_batch`'s very bytes from messages :func:`encode_body` encoded already.
-
-    The sender encodes each body once, for the journal, and the request carries those
-    bytes: the batch is not encoded again between an answer and the next request.
-    """
-    return b'{"Messages": [' + b", ".join(encoded) + b"]}"
 
 
 # --- what the server says --------------------------------------------------------------------------------------

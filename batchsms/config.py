@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import clock
-from .client import DEFAULT_BASE_URL
+from .endpoint import DEFAULT_BASE_URL
 from .errors import ConfigError
 from .pricing import DEFAULT_CURRENCY, Prices, parse_currency
 

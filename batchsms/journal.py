@@ -29,9 +29,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .client import encode_body
 from .codes import Status
 from .errors import JournalError
+from .outcome import encode_body
 
 INTERRUPTED = "interrupted while in flight: the API may or may not have taken it (check before --retry-unknown)"
 

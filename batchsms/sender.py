@@ -25,17 +25,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from . import fields as F
-from .client import BatchOutcome, Client, Decision, Outcome, encode_body
 from .codes import DONE, MAYBE_SENT, Status
 from .config import MAX_BATCH_SIZE  # the API's own maximum is not documented: a refused batch is halved
 from .errors import ConfigError
 from .journal import Entry, Finish, Journal, request_hash
+from .outcome import BatchOutcome, Decision, Outcome, encode_body
 from .report import Report
 from .rules import MAX_SCHEDULE_BEHIND
+
+if TYPE_CHECKING:
+    from .client import Client
 
 RELEASED = "released"
 STILL_WAITING = "still waiting for the API's answer when the run stopped"

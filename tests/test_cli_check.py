@@ -133,3 +133,27 @@ def test_the_collector_is_off_for_the_program_and_back_on_for_a_python_caller(tm
     assert done.returncode == 1, done.stderr
     assert done.stderr == "collector False\n"
     assert json.loads(done.stdout)["rows_with_errors"] == 1
+
+
+def test_a_check_loads_neither_the_http_stack_nor_the_other_commands(tmp_path):
+    """A check sends nothing: requests and urllib3 (~0.06 s to import) are not loaded, nor the commands kept in
+    modules of their own (due, replies, status, summary, watch), imported when named or listed."""
+    import subprocess
+    import sys
+
+    sheet = write_csv(tmp_path / "c.csv", [["Mobile", "Name"], ["0412 345 677", "Ann"]])
+    code = ("import os, sys\n"
+            "from batchsms import cli\n"
+            "def loaded():\n"
+            "    print(sorted(m for m in sys.modules if m.startswith(('batchsms.cli_', 'batchsms.client'))\n"
+            "                 or m.split('.')[0] in ('requests', 'urllib3')), file=sys.stderr)\n"
+            "cli._leave = lambda code: (loaded(), os._exit(code))\n"
+            f"sys.argv = ['batchsms', 'check', {str(sheet)!r}, '--text', 'Hi', '--json']; cli.run()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "[]\n"
+    for name in ("cancel", "due", "receive", "replies", "status", "summary", "watch"):
+        result = invoke(name, "--help")
+        assert result.exit_code == 0 and result.output.startswith(f"Usage: main {name} "), (name, result.output)
+    listed = invoke("--help").output
+    assert all(f"\n  {name} " in listed for name in ("cancel", "check", "due", "status", "watch"))

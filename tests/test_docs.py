@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from batchsms.cli import main
+from batchsms.cli import every_command, main
 
 ROOT = Path(__file__).resolve().parent.parent
+COMMANDS = every_command()
 
 
 def command_lines(text):
@@ -36,7 +37,7 @@ def readme_examples():
 
 def help_examples(name):
     """The lines under 'Example:' in a command's help."""
-    text = main.commands[name].help.split("Example:", 1)[1]
+    text = COMMANDS[name].help.split("Example:", 1)[1]
     lines = []
     for line in text.replace("\\\n", " ").replace("\\\\\n", " ").splitlines()[1:]:
         if not line.strip():
@@ -48,14 +49,14 @@ def help_examples(name):
 def parses(args):
     """Parse a command line as batchsms would, without running it; raises click's UsageError if it is wrong."""
     name, *rest = args
-    assert name in main.commands, f"no command {name!r}"
-    main.commands[name].make_context(f"batchsms {name}", list(rest)).close()
+    assert name in COMMANDS, f"no command {name!r}"
+    COMMANDS[name].make_context(f"batchsms {name}", list(rest)).close()
     for word in rest:
         if word.startswith(("samples/", "templates/")):
             assert (ROOT / word).is_file(), f"{word}: no such file in the repository"
 
 
-@pytest.mark.parametrize("name", sorted(main.commands))
+@pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_command_help_has_an_example_that_parses(name):
     result = CliRunner().invoke(main, [name, "--help"])
     assert result.exit_code == 0
@@ -72,4 +73,4 @@ def test_readme_example_parses(args):
 
 
 def test_readme_has_an_example_of_every_command():
-    assert {args[0] for args in readme_examples()} == set(main.commands)
+    assert {args[0] for args in readme_examples()} == set(COMMANDS)

@@ -14,7 +14,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from batchsms.cli import main
+from batchsms.cli import every_command, main
 
 from .helpers import write_csv, write_xlsx
 from .test_send import contacts, env_for, read_results, taken_ids
@@ -215,7 +215,7 @@ def test_a_config_file_others_can_read_gets_a_warning(sandbox, tmp_path):
 
 
 def test_help_never_puts_the_token_on_a_command_line():
-    for name in main.commands:
+    for name in every_command():
         if name == "sandbox":
             continue  # the sandbox's own made-up token is not a secret
         text = CliRunner().invoke(main, [name, "--help"]).output
