@@ -27,7 +27,7 @@ from typing import NoReturn
 
 import click
 
-from . import __version__, background
+from . import __version__
 from . import fields as F
 from .api import (
     Options,
@@ -37,9 +37,9 @@ from .api import (
     Target,
     check_sheet,
     describe_rows,
-    preview_of,
     send_sheet,
     target_from_config,
+    write_outputs,
 )
 from .clock import format_local
 from .codes import Status
@@ -366,13 +366,11 @@ def check(report_path: Path | None, as_json: bool, **params) -> None:
                                     "--preview", inputs)
     with collector_off():
         report = check_sheet(sheet_path, options, workers=os.cpu_count() or 1, preferences=prefs)
-        # the report is written by a forked copy while this process makes the preview (background.py)
-        with background.alongside(lambda: report.write(report_path), rows=len(report.sheet.rows),
-                                  leaves=[report_path]):
-            preview = preview_of(report, options, prefs)
-            written = {"report": str(report_path)}
-            if preview_path is not False:
-                written["preview"] = str(preview.write(preview_path))
+        preview, preview_written = write_outputs(report, options, prefs, report_path=report_path,
+                                                 preview_path=None if preview_path is False else preview_path)
+        written = {"report": str(report_path)}
+        if preview_written is not None:
+            written["preview"] = str(preview_written)
         if not as_json:
             click.echo(f"Checked {report.sheet.path} ({count(len(report.sheet.rows), 'row')}); "
                        + "; ".join(f"{k}: {v}" for k, v in written.items()))

@@ -2,8 +2,10 @@
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 import batchsms
+from batchsms.cli import main
 from batchsms.errors import AuthError, ConfigError
 
 from .helpers import write_csv
@@ -26,6 +28,25 @@ def test_check_sheet_reads_a_file_and_keeps_the_sheet(tmp_path):
     report = batchsms.check_sheet(path, batchsms.Options(text="Hi {{ Name }}", defaults={"From": "CityDental"}))
     assert report.ok and report.sheet.path == path
     assert report.results[0].body == {"To": "+61412345677", "From": "CityDental", "Text": "Hi Ann"}
+
+
+def test_write_outputs_writes_the_report_and_the_preview_as_the_check_command_does(tmp_path):
+    path = write_csv(tmp_path / "c.csv", [["Phone", "Name"], ["0412345677", "Ann"], ["12345", "Bo"]])
+    options = batchsms.Options(text="Hi {{ Name }}", defaults={"From": "CityDental"})
+    report = batchsms.check_sheet(path, options)
+    preview, written = batchsms.write_outputs(report, options, report_path=tmp_path / "r.csv",
+                                              preview_path=tmp_path / "p.csv")
+    assert written == tmp_path / "p.csv" and preview.report is report
+    runner = CliRunner()
+    assert runner.invoke(main, ["check", str(path), "--text", "Hi {{ Name }}", "--from", "CityDental",
+                                "--report", str(tmp_path / "cli.r.csv"), "--preview", str(tmp_path / "cli.p.csv")]
+                         ).exit_code == 1
+    for mine, cli in (("r.csv", "cli.r.csv"), ("p.csv", "cli.p.csv")):
+        assert (tmp_path / mine).read_bytes() == (tmp_path / cli).read_bytes()
+    assert b"invalid-phone" in (tmp_path / "r.csv").read_bytes()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert batchsms.write_outputs(report, options)[1] is None  # neither path: the preview is only made
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
 def test_options_are_checked_as_options(tmp_path):
