@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.ma  # noqa: F401 - np.unique imports it on first use: here, once, before the check forks
 
 from . import codes as C
 from . import fields as F
