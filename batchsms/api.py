@@ -200,8 +200,15 @@ def write_outputs(report: Report, options: Options | None = None, preferences: P
 
     The report is written by a forked copy of this process while this one makes the
     preview (:func:`background.alongside`; at 1M rows the two take ~0.5 and ~0.8 s). Returns
-    the preview and the path it was written to (None when it was not).
+    the preview and the path it was written to (None when it was not). Neither path may be
+    a file the check read (the sheet, the template, the opt-out list): a ConfigError says so,
+    before anything is written.
     """
+    inputs = (options or Options()).inputs(report.sheet.path)
+    if report_path is not None:
+        report_path = check_output(report_path_of(report_path), "the report", inputs)
+    if preview_path is not None:
+        preview_path = check_output(Path(preview_path), "the preview", inputs)
     written = None
     with background.alongside((lambda: report.write(report_path)) if report_path is not None else None,
                               rows=len(report.sheet.rows), leaves=[report_path] if report_path else []):

@@ -317,6 +317,13 @@ class _Commands(click.Group):
             importlib.import_module(f"{__package__}.{_ELSEWHERE[cmd_name]}")
         return self.commands.get(cmd_name)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as exc:  # click suggests from the imported commands only
+            raise click.exceptions.NoSuchCommand(exc.command_name, possibilities=self.list_commands(ctx),
+                                                 ctx=ctx) from None
+
 
 def every_command() -> dict[str, click.Command]:
     """Every command by name, those kept in modules of their own imported (for walks over all of them)."""

@@ -1,6 +1,6 @@
 """The ``batchsms replies`` and ``batchsms receive`` commands: parse options, call the library, print.
 
-Kept apart from cli.py (which registers them by importing this module at its end) so the
+Kept apart from cli.py (whose command group imports this module when one of them is named) so the
 send/check shell stays one screen shorter; the library parts are :mod:`batchsms.replies`,
 :mod:`batchsms.optouts` and :mod:`batchsms.receive`.
 """

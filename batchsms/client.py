@@ -662,6 +662,8 @@ class Client:
         for its own message (:func:`read_batch_item`). ``encoded``: the bodies as
         :func:`encode_body` wrote them (for the journal), sent as they are.
         """
+        if encoded is not None and len(encoded) != len(bodies):
+            raise ValueError(f"post_batch_once: {len(encoded)} encoded bodies for {len(bodies)} messages")
         template, adapter = self._batch_sender()
         data = encode_batch(bodies) if encoded is None else join_batch(encoded)
         request = requests.PreparedRequest()
@@ -700,8 +702,6 @@ class Client:
         Only an answer that proves nothing was taken (no connection, 429, 503) is sent
         again, and then the whole batch: the items of an answer are final.
         """
-        if encoded is not None and len(encoded) != len(bodies):
-            raise ValueError(f"send_batch: {len(encoded)} encoded bodies for {len(bodies)} messages")
         outcome = self._retrying(lambda: self.post_batch_once(bodies, encoded), stop)
         for item in outcome.items:
             item.attempts = outcome.attempts

@@ -1,5 +1,7 @@
 """The public Python API, used as a notebook or a script would: no click, no printing."""
 
+import re
+
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -47,6 +49,24 @@ def test_write_outputs_writes_the_report_and_the_preview_as_the_check_command_do
     before = sorted(p.name for p in tmp_path.iterdir())
     assert batchsms.write_outputs(report, options)[1] is None  # neither path: the preview is only made
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_write_outputs_never_writes_over_what_the_check_read(tmp_path):
+    sheet = write_csv(tmp_path / "c.csv", [["Phone", "Name"], ["0412345677", "Ann"], ["12345", "Bo"]])
+    template = tmp_path / "t.txt"
+    template.write_text("Hi {{ Name }}", encoding="utf-8")
+    before = sheet.read_bytes(), template.read_bytes()
+    options = batchsms.Options(template=template, defaults={"From": "CityDental"})
+    report = batchsms.check_sheet(sheet, options)
+    for paths, says in (({"report_path": sheet}, f"the report {sheet}: is the contact sheet"),
+                        ({"preview_path": sheet}, f"the preview {sheet}: is the contact sheet"),
+                        ({"preview_path": template}, f"the preview {template}: is the --template file"),
+                        ({"report_path": tmp_path / "r.txt", "preview_path": tmp_path / "p.csv"},
+                         "the report must end in .csv, .xlsx or .json")):
+        with pytest.raises(ConfigError, match=re.escape(says)):
+            batchsms.write_outputs(report, options, **paths)
+    assert (sheet.read_bytes(), template.read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv", "t.txt"]  # refused before writing anything
 
 
 def test_options_are_checked_as_options(tmp_path):

@@ -343,7 +343,7 @@ def test_a_batch_carries_the_very_bytes_the_journal_keeps(make_sandbox, tmp_path
         assert raw == join_batch([entries[row].body.encode() for row in rows])
         assert raw == encode_batch([bodies[row - 2] for row in rows])
     assert join_batch([]) == encode_batch([]) == b'{"Messages": []}'
-    with pytest.raises(ValueError, match="2 encoded bodies for 1 messages"):
+    with pytest.raises(ValueError, match="post_batch_once: 2 encoded bodies for 1 messages"):
         Client(server.url, "AC1", "token", "PS1").send_batch([body(0)], encoded=[b"{}", b"{}"])
 
 

@@ -157,3 +157,15 @@ def test_a_check_loads_neither_the_http_stack_nor_the_other_commands(tmp_path):
         assert result.exit_code == 0 and result.output.startswith(f"Usage: main {name} "), (name, result.output)
     listed = invoke("--help").output
     assert all(f"\n  {name} " in listed for name in ("cancel", "check", "due", "status", "watch"))
+
+
+@pytest.mark.parametrize(("typed", "meant"), [("stauts", "status"), ("recieve", "receive"), ("sumary", "summary")])
+def test_a_mistyped_command_kept_elsewhere_is_still_told_what_was_meant(typed, meant):
+    """click suggests from the commands it has; those kept in modules of their own are listed too, without
+    importing them. A fresh interpreter: in this one another test may have imported the command's module."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "batchsms", typed], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert f"Error: No such command '{typed}'. Did you mean '{meant}'?" in done.stderr, done.stderr
