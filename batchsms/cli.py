@@ -722,5 +722,9 @@ def _leave(code: int) -> NoReturn:
     os._exit(code)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    run()
+if __name__ == "__main__":  # pragma: no cover - ``python -m batchsms.cli``
+    # This file is then __main__, a copy apart from batchsms.cli, the module the commands kept elsewhere
+    # register on when imported: run that one's group.
+    from batchsms.cli import run as run_registered
+
+    run_registered()

@@ -169,3 +169,7 @@ def test_a_mistyped_command_kept_elsewhere_is_still_told_what_was_meant(typed, m
     done = subprocess.run([sys.executable, "-m", "batchsms", typed], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert f"Error: No such command '{typed}'. Did you mean '{meant}'?" in done.stderr, done.stderr
+    module = subprocess.run([sys.executable, "-m", "batchsms.cli", meant, "--help"], capture_output=True, text=True,
+                            timeout=30)  # the module run as a script: the same commands
+    assert module.returncode == 0 and module.stdout.startswith(f"Usage: python -m batchsms.cli {meant} "), (
+        module.stdout + module.stderr)
