@@ -66,7 +66,14 @@ class Job:
     digest: str
     segments: int
     due: float | None = None  # a held message: when ``batchsms due`` hands it to the API
-    wire: bytes | None = None  # the body as encode_body wrote it for the journal, when a batch sends those bytes
+    wire: bytes | None = None  # the body as encode_body writes it, once made (encoded())
+
+    def encoded(self) -> bytes:
+        """The body as :func:`encode_body` writes it, made once: a batch's journal keeps these bytes and
+        its request carries them."""
+        if self.wire is None:
+            self.wire = encode_body(self.body)
+        return self.wire
 
 
 @dataclass
@@ -532,7 +539,7 @@ class _Batches:
         while (batch := self.ready.get()) is not None:
             try:
                 outcome = self._send_batch([job.body for job in batch], self.stop,
-                                           encoded=[job.wire or encode_body(job.body) for job in batch])
+                                           encoded=[job.encoded() for job in batch])
             except BaseException as exc:  # a bug must not leave the rows looking in flight forever
                 outcome = BatchOutcome(Decision.UNKNOWN, error=self._scrub(f"internal error: {exc!r}"))
             now = time.time()  # the journal records, made here: the main thread has enough to do
@@ -583,11 +590,8 @@ class _Batches:
             self.limiter.refund(wanted - len(batch) - passed)  # cut short by long texts
             if batch:
                 batches.append(batch)
-        for job in starts:  # encoded once: the journal keeps these bytes and the request carries them
-            if job.wire is None:
-                job.wire = encode_body(job.body)
         if starts or expired:
-            self.journal.commit(starts=[(j.row, j.digest, j.wire) for j in starts], finishes=expired)
+            self.journal.commit(starts=[(j.row, j.digest, j.encoded()) for j in starts], finishes=expired)
         for batch in batches:
             for job in batch:
                 self.in_flight[job.row] = job
@@ -595,9 +599,8 @@ class _Batches:
             self.ready.put(batch)
         if self.finishes or self.releases:
             self._commit_outcomes()
-        for job in islice(self.pending, 2 * self.batch_size):  # while the workers are out: the next
-            if job.wire is None:  # dispatch, between an answer and its batch, then only commits
-                job.wire = encode_body(job.body)
+        for job in islice(self.pending, 2 * self.batch_size):  # while the workers are out, so that the next
+            job.encoded()  # dispatch, between an answer and its batch, only commits
         if self.stop.is_set() and self.drain_deadline is None:
             self.drain_deadline = time.monotonic() + self.sender.drain_timeout
 
