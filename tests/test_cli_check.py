@@ -1,7 +1,10 @@
 """``batchsms check`` through click's CliRunner: exact exit codes, report rows and error lines."""
 
 import csv
+import gc
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import openpyxl
@@ -111,25 +114,26 @@ def test_samples_check_as_the_readme_says(tmp_path):
     assert codes == {"missing-recipient", "invalid-phone", "not-mobile", "duplicate-recipient"}
 
 
+def check_as_program(sheet: Path, text: str, hook: str) -> subprocess.CompletedProcess:
+    """``batchsms check SHEET --text TEXT --json`` as the program runs it (``cli.run`` in a fresh interpreter),
+    after ``hook``, Python run with ``gc``, ``os``, ``sys`` and ``cli`` imported, has patched what the test watches."""
+    code = (f"import gc, os, sys\nfrom batchsms import cli\n{hook}\n"
+            f"sys.argv = ['batchsms', 'check', {str(sheet)!r}, '--text', {text!r}, '--json']; cli.run()")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
 def test_the_collector_is_off_for_the_program_and_back_on_for_a_python_caller(tmp_path):
     """`batchsms check` runs without the cyclic garbage collector (its passes over a million cells found
     nothing and cost 0.3 s). As the program it stays off to the end, since the process ends there; a
     Python caller (here CliRunner) has it back on when the command returns, whatever the exit code."""
-    import gc
-    import subprocess
-    import sys
-
     sheet = write_csv(tmp_path / "c.csv", [["Mobile", "Name"], ["0412 345 677", "Ann"], ["12345", "Bob"]])
     assert gc.isenabled()
     assert invoke("check", sheet, "--text", "Hi {{ Name }}").exit_code == 1
     assert gc.isenabled()
-    code = ("import gc, sys; from batchsms import cli\n"
-            "summary = cli.print_summary\n"
-            "def noted(*a, **k):\n"
-            "    summary(*a, **k); print('collector', gc.isenabled(), file=sys.stderr)\n"
-            "cli.print_summary = noted\n"
-            f"sys.argv = ['batchsms', 'check', {str(sheet)!r}, '--text', 'Hi {{{{ Name }}}}', '--json']; cli.run()")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    done = check_as_program(sheet, "Hi {{ Name }}", (  # asked as the process leaves, after the command returned
+        "def noted(code):\n"
+        "    sys.stdout.flush(); print('collector', gc.isenabled(), file=sys.stderr, flush=True); os._exit(code)\n"
+        "cli._leave = noted"))
     assert done.returncode == 1, done.stderr
     assert done.stderr == "collector False\n"
     assert json.loads(done.stdout)["rows_with_errors"] == 1
@@ -138,18 +142,12 @@ def test_the_collector_is_off_for_the_program_and_back_on_for_a_python_caller(tm
 def test_a_check_loads_neither_the_http_stack_nor_the_other_commands(tmp_path):
     """A check sends nothing: requests and urllib3 (~0.06 s to import) are not loaded, nor the commands kept in
     modules of their own (due, replies, status, summary, watch), imported when named or listed."""
-    import subprocess
-    import sys
-
     sheet = write_csv(tmp_path / "c.csv", [["Mobile", "Name"], ["0412 345 677", "Ann"]])
-    code = ("import os, sys\n"
-            "from batchsms import cli\n"
-            "def loaded():\n"
-            "    print(sorted(m for m in sys.modules if m.startswith(('batchsms.cli_', 'batchsms.client'))\n"
-            "                 or m.split('.')[0] in ('requests', 'urllib3')), file=sys.stderr)\n"
-            "cli._leave = lambda code: (loaded(), os._exit(code))\n"
-            f"sys.argv = ['batchsms', 'check', {str(sheet)!r}, '--text', 'Hi', '--json']; cli.run()")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    done = check_as_program(sheet, "Hi", (
+        "def loaded():\n"
+        "    print(sorted(m for m in sys.modules if m.startswith(('batchsms.cli_', 'batchsms.client'))\n"
+        "                 or m.split('.')[0] in ('requests', 'urllib3')), file=sys.stderr)\n"
+        "cli._leave = lambda code: (loaded(), os._exit(code))"))
     assert done.returncode == 0, done.stderr
     assert done.stderr == "[]\n"
     for name in ("cancel", "due", "receive", "replies", "status", "summary", "watch"):
@@ -163,9 +161,6 @@ def test_a_check_loads_neither_the_http_stack_nor_the_other_commands(tmp_path):
 def test_a_mistyped_command_kept_elsewhere_is_still_told_what_was_meant(typed, meant):
     """click suggests from the commands it has; those kept in modules of their own are listed too, without
     importing them. A fresh interpreter: in this one another test may have imported the command's module."""
-    import subprocess
-    import sys
-
     done = subprocess.run([sys.executable, "-m", "batchsms", typed], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert f"Error: No such command '{typed}'. Did you mean '{meant}'?" in done.stderr, done.stderr
