@@ -67,7 +67,6 @@ from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeAlias
-from xml.sax.saxutils import escape
 
 from .cells import csv_safe
 
@@ -572,12 +571,20 @@ def _clip_utf16(value: str) -> str:
     return f"{value[:cut]}… ({len(value) - cut:,} more characters)"
 
 
+def _xml_escape(text: str, entities: dict[str, str] | None = None) -> str:
+    """``xml.sax.saxutils.escape``, imported when first needed: that module imports urllib.request
+    (and with it http.client, ssl and email), ~20 ms that a run writing no workbook would pay."""
+    from xml.sax.saxutils import escape as sax_escape
+
+    return sax_escape(text, entities or {})
+
+
 def _text_xml(value: str) -> str:
     """The escaped content of a ``<t>`` for any text (the slow path; most cells never come here)."""
     if len(value) > MAX_CELL // 2:
         value = _clip_utf16(value)
     # A carriage return as a character reference: XML parsers turn a literal one into a line feed.
-    return escape(_XML_ILLEGAL.sub("", value), {"\r": "&#13;"})
+    return _xml_escape(_XML_ILLEGAL.sub("", value), {"\r": "&#13;"})
 
 
 def _plain(text: str) -> bool:
@@ -658,7 +665,7 @@ def _note_xml(note: str) -> tuple[str, int]:
     note = _XML_ILLEGAL.sub("", note)
     if len(note) > MAX_NOTE:
         note = note[:MAX_NOTE - 1] + "…"
-    return escape(note, {"\r": "&#13;"}), min(30, 2 + (len(note) + note.count("\n") * 40) // 36)
+    return _xml_escape(note, {"\r": "&#13;"}), min(30, 2 + (len(note) + note.count("\n") * 40) // 36)
 
 
 class _Notes:
@@ -980,12 +987,12 @@ def _write_summary(zf: zipfile.ZipFile, summary: Sequence[tuple[str, object]]) -
 
 
 def _workbook_xml(name: str, summary: str | None, filter_ref: str) -> str:
-    sheets = f'<sheet name="{escape(name, {chr(34): "&quot;"})}" sheetId="1" r:id="rId1"/>'
+    sheets = f'<sheet name="{_xml_escape(name, {chr(34): "&quot;"})}" sheetId="1" r:id="rId1"/>'
     if summary:
         sheets += f'<sheet name="{summary}" sheetId="2" r:id="rId3"/>'
     names = ""
     if filter_ref:
-        ref = escape(f"{_quoted_sheet(name)}!{filter_ref}")
+        ref = _xml_escape(f"{_quoted_sheet(name)}!{filter_ref}")
         names = f'<definedNames><definedName name="_xlnm._FilterDatabase" localSheetId="0" hidden="1">{ref}</definedName></definedNames>'
     return (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<workbook xmlns="{_MAIN_NS}" xmlns:r="{_REL_NS}">'
             f'<bookViews><workbookView activeTab="0"/></bookViews><sheets>{sheets}</sheets>{names}</workbook>')
