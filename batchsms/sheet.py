@@ -386,10 +386,13 @@ class CsvFile:
     columnar: Columnar | None = None
 
 
-#: CSV files at least this big are read by columns (about 40,000 rows), with pandas' C parser from
-#: PANDAS_CSV_BYTES on (about 300,000 rows: below that, importing pandas costs more than it saves).
-COLUMNAR_CSV_BYTES = 2_000_000
-PANDAS_CSV_BYTES = 16_000_000
+#: CSV files at least this big are read by columns (about 2,000 rows), with pandas' C parser from
+#: PANDAS_CSV_BYTES on (about 80,000 rows: below that, importing pandas costs more than it saves).
+#: Measured with the CLI (benchmarks/NOTES.md): 20,000 rows 0.65 s read as records, 0.49 s by
+#: columns; split in Python / by pandas, 50,000 rows 0.67 / 0.70 s, 100,000 0.92 / 0.86, 200,000
+#: 1.38 / 1.20 (pandas parses only the columns a check reads, the split makes every cell).
+COLUMNAR_CSV_BYTES = 100_000
+PANDAS_CSV_BYTES = 4_000_000
 
 
 def read_csv(path: Path, encoding: str | None, delimiter: str | None, columnar: bool | None = None) -> CsvFile:

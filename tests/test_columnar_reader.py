@@ -100,18 +100,19 @@ def test_random_files_equal(tmp_path):
         _same_sheet(path)
 
 
-def test_a_large_sheet_is_read_by_columns_and_checked_by_columns(tmp_path):
+@pytest.mark.parametrize("rows", [2_000, 30_000])
+def test_a_sheet_of_a_few_thousand_rows_is_read_by_columns_and_checked_by_columns(tmp_path, rows):
+    """From 2,000 rows (~100 KB) the columns are the quicker path (measured; check.COLUMNAR_MIN_ROWS)."""
     path = tmp_path / "big.csv"
     lines = [HEADER + ",Text"] + [f"P{i},04{i:08d},Bondi,Hi there: your appointment at Bondi is confirmed"
-                                  for i in range(30_000)]
+                                  for i in range(rows)]
     path.write_bytes("\n".join(lines).encode())
-    assert path.stat().st_size >= 2_000_000  # sheet.COLUMNAR_CSV_BYTES
     from batchsms.api import check_sheet
 
     report = check_sheet(path)
     assert isinstance(report.sheet.rows, ColumnRows)
     assert isinstance(report, ColumnarReport)
-    assert report.summary()["rows_read"] == 30_000
+    assert report.summary()["rows_read"] == rows
 
 
 @pytest.mark.parametrize("body", [
