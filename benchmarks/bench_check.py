@@ -16,7 +16,7 @@ import argparse
 import statistics
 import sys
 
-from common import Measure, run_child, table, template_file, verdict, write_contacts_csv
+from common import Measure, compile_bytecode, run_child, table, template_file, verdict, write_contacts_csv
 
 NAIVE = r"""
 import sys, jinja2, pandas as pd, phonenumbers
@@ -68,6 +68,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--naive-size", type=int, default=100_000)
     args = parser.parse_args()
+    compile_bytecode()
     sizes = [int(s) for s in args.sizes.split(",")] + ([10_000_000] if args.ten_million else [])
     runs = max(1, args.runs)
     startup = median(repeated(runs, lambda: check_cli(10)))  # what any run pays before the first row

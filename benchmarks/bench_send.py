@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import DATA, ROOT, Measure, run_child, table, verdict
+from common import DATA, ROOT, Measure, compile_bytecode, run_child, table, verdict
 
 TOKEN = "bench-token"
 ACCOUNT = "ACBENCH"
@@ -268,6 +268,7 @@ def main() -> int:
     parser.add_argument("--latency-messages", type=int, default=10000, help="rows for single sends at +50 ms")
     parser.add_argument("--batch-messages", type=int, default=60000, help="rows for every batch figure")
     args = parser.parse_args()
+    compile_bytecode()
     runs: list[dict[str, float]] = []
     rows: list[Measure] = []
     rates: list[str] = []

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from common import DATA, Measure, contact_rows, run_child, table, verdict
+from common import DATA, Measure, compile_bytecode, contact_rows, run_child, table, verdict
 
 STEPS = r"""
 import json, sys, time
@@ -306,6 +306,7 @@ def main() -> int:
     parser.add_argument("--compare", action="store_true",
                         help="also write the styled workbook with xlsxwriter and openpyxl (minutes)")
     args = parser.parse_args()
+    compile_bytecode()
     path = workbook(args.rows)
     out = DATA / f"contacts_{args.rows}.results.xlsx"
     steps = run_child(f"load + check + write results ({args.rows:,} rows)", args.rows,
