@@ -108,6 +108,12 @@ def main() -> int:
     checks.append((f"rows/s (after the {startup.seconds:.2f} s start-up) flat within 20% over "
                    f"{', '.join(f'{n:,}' for n in rates)}: spread {spread:.0%} "
                    f"({', '.join(f'{r:,.0f}' for r in rates.values())})", spread <= 0.20))
+    steps = [n for n in sizes if n >= 100_000]
+    if len(steps) > 1:  # reported, not a target: the rows each step adds over the time it adds
+        added = [(b - a) / max(1e-9, big[b].seconds - big[a].seconds) for a, b in zip(steps, steps[1:], strict=False)]
+        print("Rows/s each step of size adds (the rows it adds over the time it adds, medians): "
+              + ", ".join(f"{a:,} -> {b:,}: {r:,.0f}" for a, b, r in zip(steps, steps[1:], added, strict=False))
+              + f" (spread {(max(added) - min(added)) / max(added):.0%}).")
     if 10_000_000 in by_size:
         ten = by_size[10_000_000]
         checks.append((f"10M rows in <= 2 GB peak RSS, every run: {max(m.peak_rss_mb for m in ten):,.0f} MB "
