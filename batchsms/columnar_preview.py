@@ -133,6 +133,7 @@ def _per_row(report: ColumnarReport, rows: np.ndarray, value) -> np.ndarray:
 class _Labeller:
     def __init__(self, report: ColumnarReport) -> None:
         self.report = report
+        self.delimiter = report.sheet.delimiter or ","  # of the CSV preview: what a plain label must not hold
         self.kinds: list[tuple[str, str]] = []
         self.kind_ids: dict[tuple[str, str], int] = {}
         self.settler = Settler(report.checker.book)
@@ -218,7 +219,7 @@ class _Labeller:
                     groups[targets] = group
                     # digits are neither separators nor formula signs to csv_safe (its \\d reads any
                     # digit alike): numbers written alike are all plain fields or none is
-                    self.plain[targets] = _plain_field(filled[0].decode("utf-8"))
+                    self.plain[targets] = _plain_field(filled[0].decode("utf-8"), self.delimiter)
 
 
 def _blanked(made: tuple[bytes, tuple[int, ...]]) -> tuple[bytes, tuple[int, ...]]:
@@ -447,9 +448,10 @@ def _take(table: list[str], ids: np.ndarray) -> np.ndarray:
     return values[np.where(ids >= 0, ids, len(table))]
 
 
-def _plain_field(label: str) -> bool:
-    """True when ``label`` is a CSV field as it is, whatever the delimiter: inert, and nothing to quote."""
-    return csv_safe(label) is label and not any(c in label for c in ',;\t|"\r\n')
+def _plain_field(label: str, delimiter: str) -> bool:
+    """True when ``label`` is a CSV field as it is in a file of ``delimiter``: inert, and nothing to quote
+    (a label has spaces and a middle dot, so a file delimited by either quotes it)."""
+    return csv_safe(label) is label and delimiter not in label and not any(c in label for c in '"\r\n')
 
 
 # --------------------------------------------------------------------------- the CSV file, from the sheet's own bytes

@@ -452,6 +452,18 @@ class Columnar:
         head = list(csv.reader(io.StringIO(text[:end], newline=""), delimiter=delim))
         return cls(body, delim, head[:HEADER_SEARCH_ROWS], text if len(data) < PANDAS_CSV_BYTES else None)
 
+    def first_records(self, count: int) -> list[list[str]]:
+        """The first ``count`` records (fewer in a shorter file) by csv.reader, as :attr:`head` holds the first
+        :data:`HEADER_SEARCH_ROWS`: for a header row the user puts below those (``--header-row 25``)."""
+        end = -1
+        for _ in range(count):
+            end = self.body.find(b"\n", end + 1)
+            if end < 0:
+                end = len(self.body)
+                break
+        text = self.body[:end].decode("utf-8")
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter))[:count]
+
     def read(self, width: int) -> tuple[list[list[str]], np.ndarray | None]:
         """Every record's cells as columns (at least ``width`` of them, "" where a record is shorter), and
         how many cells each record has when some record has more than ``width`` (else None).
@@ -989,6 +1001,8 @@ def _load_columns(path: Path, csv_file: CsvFile, header_row: int | None, columns
     detected = header_row is None
     if header_row is None:
         header_row = find_header_row(head, columns)
+    if header_row > len(head):  # --header-row below the records read ahead: read down to it
+        head = csv_file.records = plain.first_records(header_row)
     if header_row > len(head):
         raise SheetError(f"{path}: has no row {header_row} to use as the header (it has {len(head)} rows)")
     raw_header = head[header_row - 1]
