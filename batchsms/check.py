@@ -42,9 +42,9 @@ if TYPE_CHECKING:
 MAX_LEASES_PER_RECIPIENT = 5
 #: Sheets with at least this many rows are checked by columns where that covers the run (batchsms.columnar):
 #: below it the row-by-row path is as quick, and needs no numpy. Measured with the CLI, preview and report
-#: written (benchmarks/NOTES.md): by rows / by columns, 1,000 rows 0.38 / 0.39 s, 2,000 0.43 / 0.41,
-#: 5,000 0.50 / 0.42, 10,000 0.65 / 0.45.
-COLUMNAR_MIN_ROWS = 2_000
+#: written (benchmarks/NOTES.md; the thresholds before: 20,000 rows, 2 MB, 16 MB / by columns now), each
+#: the median of 5 runs: 2,000 rows 0.28 / 0.30 s, 3,000 0.35 / 0.34, 5,000 0.41 / 0.35, 10,000 0.54 / 0.38.
+COLUMNAR_MIN_ROWS = 3_000
 #: For the per-row loops: reading an Enum member off its class costs ~70 ns on Python 3.11, a global ~15.
 _VALID, _INVALID, _SKIPPED = Status.VALID, Status.INVALID, Status.SKIPPED
 

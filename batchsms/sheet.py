@@ -386,13 +386,15 @@ class CsvFile:
     columnar: Columnar | None = None
 
 
-#: CSV files at least this big are read by columns (about 2,000 rows), with pandas' C parser from
-#: PANDAS_CSV_BYTES on (about 80,000 rows: below that, importing pandas costs more than it saves).
-#: Measured with the CLI (benchmarks/NOTES.md): 20,000 rows 0.65 s read as records, 0.49 s by
-#: columns; split in Python / by pandas, 50,000 rows 0.67 / 0.70 s, 100,000 0.92 / 0.86, 200,000
-#: 1.38 / 1.20 (pandas parses only the columns a check reads, the split makes every cell).
-COLUMNAR_CSV_BYTES = 100_000
+#: CSV files at least this big are read by columns (about 3,000 rows), with pandas' C parser from
+#: PANDAS_CSV_BYTES (about 80,000 rows of five short cells: below that, importing pandas costs more
+#: than it saves) when they also have PANDAS_CSV_LINES lines (a wide file of few rows is split in
+#: Python). Measured with the CLI (benchmarks/NOTES.md): split in Python / by pandas, 50,000 rows
+#: 0.67 / 0.70 s, 100,000 0.92 / 0.86, 200,000 1.38 / 1.20 (pandas parses only the columns a check
+#: reads, the split makes every cell); 3,000 rows of 1.8 KB (5.5 MB): 0.47 s split, 0.55 s by pandas.
+COLUMNAR_CSV_BYTES = 150_000
 PANDAS_CSV_BYTES = 4_000_000
+PANDAS_CSV_LINES = 50_000
 
 
 def read_csv(path: Path, encoding: str | None, delimiter: str | None, columnar: bool | None = None) -> CsvFile:
@@ -450,7 +452,8 @@ class Columnar:
                 end = len(text)
                 break
         head = list(csv.reader(io.StringIO(text[:end], newline=""), delimiter=delim))
-        return cls(body, delim, head[:HEADER_SEARCH_ROWS], text if len(data) < PANDAS_CSV_BYTES else None)
+        split = len(data) < PANDAS_CSV_BYTES or data.count(b"\n") < PANDAS_CSV_LINES  # see read
+        return cls(body, delim, head[:HEADER_SEARCH_ROWS], text if split else None)
 
     def first_records(self, count: int) -> list[list[str]]:
         """The first ``count`` records (fewer in a shorter file) by csv.reader, as :attr:`head` holds the first
@@ -468,9 +471,9 @@ class Columnar:
         """Every record's cells as columns (at least ``width`` of them, "" where a record is shorter), and
         how many cells each record has when some record has more than ``width`` (else None).
 
-        A file under :data:`PANDAS_CSV_BYTES` is split in Python (a line at the delimiter: what
-        both parsers do with such a file), which costs less than importing pandas; a bigger one is
-        read by pandas' C parser.
+        A file under :data:`PANDAS_CSV_BYTES` or :data:`PANDAS_CSV_LINES` is split in Python (a line at
+        the delimiter: what both parsers do with such a file), which costs less than importing pandas;
+        a bigger one is read by pandas' C parser.
         """
         if self.text is not None:
             return self._split(width)

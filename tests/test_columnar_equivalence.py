@@ -207,6 +207,7 @@ def test_jinja_template_and_other_countries_equal(sheets, tmp_path, monkeypatch)
     from batchsms import columnar, sheet
 
     monkeypatch.setattr(sheet, "PANDAS_CSV_BYTES", 0)  # read as big files are: pandas' C parser
+    monkeypatch.setattr(sheet, "PANDAS_CSV_LINES", 0)
     monkeypatch.setattr(columnar, "FACTORIZE_ROWS", 0)  # ... and their distinct cells found by pandas
     _compare(sheets["small"], "jinja", tmp_path, countries=("AU", "NZ"))
 
@@ -272,7 +273,7 @@ FORKED_CLI = """
 import os, sys
 from batchsms import background, check, cli, columnar, columnar_preview, sheet
 check.COLUMNAR_MIN_ROWS, columnar.SPLIT_ROWS, columnar_preview.PARALLEL_ROWS = 1000, 1000, 1000
-sheet.COLUMNAR_CSV_BYTES = sheet.PANDAS_CSV_BYTES = 0  # read by pandas: the columns parsed where first read
+sheet.COLUMNAR_CSV_BYTES = sheet.PANDAS_CSV_BYTES = sheet.PANDAS_CSV_LINES = 0  # pandas: columns parsed when read
 background.MIN_ROWS = 1000
 me, ways = os.getpid(), []
 result = background.Elsewhere.result
@@ -421,6 +422,7 @@ def test_a_file_parsed_column_by_column_writes_the_same_preview_whatever_its_lin
     from batchsms.sheet import LazyColumns
 
     monkeypatch.setattr(sheet_module, "PANDAS_CSV_BYTES", 0)
+    monkeypatch.setattr(sheet_module, "PANDAS_CSV_LINES", 0)
     folder = tmp_path / ends.replace("\r", "r").replace("\n", "n")
     folder.mkdir()
     path = _with_ids(sheets["small"], folder, ends)

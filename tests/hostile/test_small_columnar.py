@@ -1,7 +1,7 @@
-"""Hostile pass at the sizes that newly take the columnar path (check.COLUMNAR_MIN_ROWS 20,000 -> 2,000,
-sheet.COLUMNAR_CSV_BYTES 2 MB -> 100 KB, sheet.PANDAS_CSV_BYTES 16 MB -> 4 MB).
+"""Hostile pass at the sizes that newly take the columnar path (check.COLUMNAR_MIN_ROWS 20,000 -> 3,000,
+sheet.COLUMNAR_CSV_BYTES 2 MB -> 150 KB, sheet.PANDAS_CSV_BYTES 16 MB -> 4 MB with PANDAS_CSV_LINES 50,000).
 
-Each test runs one sheet of 2,000-odd rows three ways through the real CLI (in this process, CliRunner):
+Each test runs one sheet of a few thousand rows three ways through the real CLI (in this process, CliRunner):
 ``legacy`` (csv.reader records and the row-by-row check: every threshold out of reach), ``rows``
 (``BATCHSMS_CHECK=rows``: the file still read by columns) and ``columns`` (``BATCHSMS_CHECK=columns``), and
 compares exit code, the ``--json`` summary, the report and the preview byte for byte; ``send`` compares what the
@@ -214,6 +214,7 @@ def test_pipe_sheet_parsed_by_pandas_column_by_column(three_ways, tmp_path, monk
     """As a file of 4 MB and more is read (pandas' C parser, each column parsed when first read), with a Jinja
     template and a template that reads no cell."""
     monkeypatch.setattr(sheet_module, "PANDAS_CSV_BYTES", 0)  # the legacy run sets it out of reach again
+    monkeypatch.setattr(sheet_module, "PANDAS_CSV_LINES", 0)
     sheet = _csv(tmp_path / "s.csv", _rows(2100, 13, ids=True), "|", "\r\n")
     loaded = load(sheet, delimiter="|")
     assert isinstance(loaded.rows, ColumnRows) and isinstance(loaded.rows.columns, LazyColumns)
@@ -259,11 +260,11 @@ def test_send_takes_the_same_messages_and_writes_the_same_results(three_ways, tm
 # ------------------------------------------------------------------------------------------- findings
 
 
-@pytest.mark.parametrize("rows", [2000, 7000])  # ~35 KB: read by csv.reader; ~120 KB: read by columns
+@pytest.mark.parametrize("rows", [3000, 10000])  # ~50 KB: read by csv.reader; ~170 KB: read by columns
 def test_space_delimited_sheet_preview_quotes_the_will_text_both_ways(three_ways, tmp_path, rows):
     sheet = tmp_path / "s.csv"
     sheet.write_bytes(("Name Mobile\n" + "".join(f"N{i} 04{12000000 + i:08d}\n" for i in range(rows))).encode())
-    assert (sheet.stat().st_size >= sheet_module.COLUMNAR_CSV_BYTES) is (rows > 2000)
+    assert (sheet.stat().st_size >= sheet_module.COLUMNAR_CSV_BYTES) is (rows > 3000)
     made = three_ways("check", sheet, "--delimiter", " ", "--text", "Hi{{ Name }}")
     lines = list(csv.reader(io.StringIO(made["columns"][2]["p"].decode("utf-8-sig")), delimiter=" "))
     assert {len(line) for line in lines} == {len(lines[0])}, lines[1]  # every line as wide as the header
@@ -272,12 +273,12 @@ def test_space_delimited_sheet_preview_quotes_the_will_text_both_ways(three_ways
 
 def test_header_row_past_20_on_a_file_read_by_columns(tmp_path):
     lines = [f"Report line {i},generated" for i in range(24)] + ["Name,Mobile"]
-    lines += [f"N{i},04{12000000 + i:08d}" for i in range(7000)]
+    lines += [f"N{i},04{12000000 + i:08d}" for i in range(10000)]
     path = tmp_path / "s.csv"
     path.write_bytes(("\n".join(lines) + "\n").encode())
     assert path.stat().st_size > sheet_module.COLUMNAR_CSV_BYTES
     by_csv = load(path, header_row=25, columnar=False)
-    assert by_csv.header == ["Name", "Mobile"] and len(by_csv.rows) == 7000
+    assert by_csv.header == ["Name", "Mobile"] and len(by_csv.rows) == 10000
     read = load(path, header_row=25)  # was SheetError: has no row 25 to use as the header (it has 20 rows)
     assert list(read.rows) == list(by_csv.rows)
     assert read.preamble == by_csv.preamble
