@@ -393,6 +393,9 @@ class CsvFile:
 #: 0.67 / 0.70 s, 100,000 0.92 / 0.86, 200,000 1.38 / 1.20 (pandas parses only the columns a check
 #: reads, the split makes every cell); 3,000 rows of 1.8 KB (5.5 MB): 0.47 s split, 0.55 s by pandas.
 COLUMNAR_CSV_BYTES = 150_000
+#: ... and lines: the rows the check takes by columns (check.COLUMNAR_MIN_ROWS); a file of fewer, long
+#: lines (a Text column) would import numpy to be checked row by row (1,500 rows, 260 KB: 0.24 -> 0.30 s).
+COLUMNAR_CSV_LINES = 3_000
 PANDAS_CSV_BYTES = 4_000_000
 PANDAS_CSV_LINES = 50_000
 
@@ -400,7 +403,7 @@ PANDAS_CSV_LINES = 50_000
 def read_csv(path: Path, encoding: str | None, delimiter: str | None, columnar: bool | None = None) -> CsvFile:
     """Read, decode and parse a CSV file (see ``decode`` and ``parse_csv``).
 
-    ``columnar`` (None: for files of :data:`COLUMNAR_CSV_BYTES` and more) leaves the records to be
+    ``columnar`` (None: for files of :data:`COLUMNAR_CSV_BYTES` and :data:`COLUMNAR_CSV_LINES`) leaves the records to be
     read by columns, where that reads them exactly as ``csv.reader`` does (:class:`Columnar`).
     """
     delim = check_delimiter(delimiter) if delimiter is not None else None
@@ -410,7 +413,7 @@ def read_csv(path: Path, encoding: str | None, delimiter: str | None, columnar: 
     text, enc = decode(path, data, encoding, delim)
     text = text.lstrip("\ufeff")
     delim = delim or detect_delimiter(text)
-    if columnar or (columnar is None and len(data) >= COLUMNAR_CSV_BYTES):
+    if columnar or (columnar is None and len(data) >= COLUMNAR_CSV_BYTES and data.count(b"\n") >= COLUMNAR_CSV_LINES):
         plain = Columnar.of(data, text, enc, delim)
         if plain is not None:
             return CsvFile(plain.head, enc, delim, [], plain)

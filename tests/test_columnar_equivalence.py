@@ -274,6 +274,7 @@ import os, sys
 from batchsms import background, check, cli, columnar, columnar_preview, sheet
 check.COLUMNAR_MIN_ROWS, columnar.SPLIT_ROWS, columnar_preview.PARALLEL_ROWS = 1000, 1000, 1000
 sheet.COLUMNAR_CSV_BYTES = sheet.PANDAS_CSV_BYTES = sheet.PANDAS_CSV_LINES = 0  # pandas: columns parsed when read
+sheet.COLUMNAR_CSV_LINES = 0
 background.MIN_ROWS = 1000
 me, ways = os.getpid(), []
 result = background.Elsewhere.result

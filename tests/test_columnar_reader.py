@@ -116,6 +116,26 @@ def test_a_sheet_of_a_few_thousand_rows_is_read_by_columns_and_checked_by_column
     assert report.summary()["rows_read"] == rows
 
 
+def test_below_the_thresholds_a_sheet_is_read_and_checked_as_before(tmp_path):
+    """Where columns measured no quicker: 1,500 long lines (260 KB: a Text column) are read as records, and a
+    workbook of 5,000 rows is checked row by row (its reading gains nothing by columns)."""
+    from batchsms.api import check_sheet
+    from batchsms.check import COLUMNAR_MIN_WORKBOOK_ROWS
+
+    from .helpers import write_xlsx
+
+    long_lines = tmp_path / "long.csv"
+    long_lines.write_bytes(("Name,Mobile,Text\n" + "".join(f"N{i},04{12000000 + i:08d},{'Dear customer ' * 12}\n"
+                                                          for i in range(1_500))).encode())
+    assert long_lines.stat().st_size >= 150_000
+    report = check_sheet(long_lines)
+    assert isinstance(report.sheet.rows, list) and not isinstance(report, ColumnarReport)
+    book = tmp_path / "book.xlsx"
+    write_xlsx(book, [["Name", "Mobile", "Text"]] + [[f"N{i}", f"04{12000000 + i:08d}", "Hi"] for i in range(5_000)])
+    assert COLUMNAR_MIN_WORKBOOK_ROWS > 5_000
+    assert not isinstance(check_sheet(book), ColumnarReport)
+
+
 @pytest.mark.parametrize("body", [
     f"{HEADER}\n" + "Ann,0412345678,Bondi\n\n \nBob,0412345679\n,,\nCy,0412345670,Manly,extra,cells\n",
     f"{HEADER}\r\nAnn,0412345678,Bondi\r\n\r\n \t\r\nBob,0412345679,,\r\n",
@@ -190,6 +210,7 @@ def test_a_check_by_columns_parses_only_the_columns_it_reads(tmp_path, monkeypat
 
     monkeypatch.setattr(check_module, "COLUMNAR_MIN_ROWS", 10)
     monkeypatch.setattr(sheet_module, "COLUMNAR_CSV_BYTES", 0)
+    monkeypatch.setattr(sheet_module, "COLUMNAR_CSV_LINES", 0)
     path = tmp_path / "s.csv"
     path.write_bytes(("First,Last,Mobile,ExternalId\n"
                       + "".join(f"Ann{i},Lee,04123456{i:02d},id{i}\n" for i in range(40))).encode())

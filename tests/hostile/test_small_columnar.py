@@ -1,5 +1,6 @@
 """Hostile pass at the sizes that newly take the columnar path (check.COLUMNAR_MIN_ROWS 20,000 -> 3,000,
-sheet.COLUMNAR_CSV_BYTES 2 MB -> 150 KB, sheet.PANDAS_CSV_BYTES 16 MB -> 4 MB with PANDAS_CSV_LINES 50,000).
+sheet.COLUMNAR_CSV_BYTES 2 MB -> 150 KB and 3,000 lines, sheet.PANDAS_CSV_BYTES 16 MB -> 4 MB and 50,000 lines;
+workbooks still from 20,000 rows).
 
 Each test runs one sheet of a few thousand rows three ways through the real CLI (in this process, CliRunner):
 ``legacy`` (csv.reader records and the row-by-row check: every threshold out of reach), ``rows``
@@ -215,6 +216,7 @@ def test_pipe_sheet_parsed_by_pandas_column_by_column(three_ways, tmp_path, monk
     template and a template that reads no cell."""
     monkeypatch.setattr(sheet_module, "PANDAS_CSV_BYTES", 0)  # the legacy run sets it out of reach again
     monkeypatch.setattr(sheet_module, "PANDAS_CSV_LINES", 0)
+    monkeypatch.setattr(sheet_module, "COLUMNAR_CSV_LINES", 0)  # 2,100 lines: read by columns all the same
     sheet = _csv(tmp_path / "s.csv", _rows(2100, 13, ids=True), "|", "\r\n")
     loaded = load(sheet, delimiter="|")
     assert isinstance(loaded.rows, ColumnRows) and isinstance(loaded.rows.columns, LazyColumns)
