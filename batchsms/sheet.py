@@ -400,6 +400,20 @@ PANDAS_CSV_BYTES = 4_000_000
 PANDAS_CSV_LINES = 50_000
 
 
+def _has_lines(data: bytes, count: int) -> bool:
+    """Whether ``data`` holds at least ``count`` line breaks, counted a megabyte at a time until there are
+    that many (counting every line break of a 50 MB file takes 26 ms)."""
+    found = 0
+    for start in range(0, len(data), _COUNT_STEP):
+        found += data.count(b"\n", start, start + _COUNT_STEP)
+        if found >= count:
+            return True
+    return found >= count
+
+
+_COUNT_STEP = 1 << 20
+
+
 def read_csv(path: Path, encoding: str | None, delimiter: str | None, columnar: bool | None = None) -> CsvFile:
     """Read, decode and parse a CSV file (see ``decode`` and ``parse_csv``).
 
@@ -413,7 +427,7 @@ def read_csv(path: Path, encoding: str | None, delimiter: str | None, columnar: 
     text, enc = decode(path, data, encoding, delim)
     text = text.lstrip("\ufeff")
     delim = delim or detect_delimiter(text)
-    if columnar or (columnar is None and len(data) >= COLUMNAR_CSV_BYTES and data.count(b"\n") >= COLUMNAR_CSV_LINES):
+    if columnar or (columnar is None and len(data) >= COLUMNAR_CSV_BYTES and _has_lines(data, COLUMNAR_CSV_LINES)):
         plain = Columnar.of(data, text, enc, delim)
         if plain is not None:
             return CsvFile(plain.head, enc, delim, [], plain)
@@ -455,7 +469,7 @@ class Columnar:
                 end = len(text)
                 break
         head = list(csv.reader(io.StringIO(text[:end], newline=""), delimiter=delim))
-        split = len(data) < PANDAS_CSV_BYTES or data.count(b"\n") < PANDAS_CSV_LINES  # see read
+        split = len(data) < PANDAS_CSV_BYTES or not _has_lines(data, PANDAS_CSV_LINES)  # see read
         return cls(body, delim, head[:HEADER_SEARCH_ROWS], text if split else None)
 
     def first_records(self, count: int) -> list[list[str]]:

@@ -222,3 +222,12 @@ def test_a_check_by_columns_parses_only_the_columns_it_reads(tmp_path, monkeypat
     assert sorted(report.sheet.rows.columns._made) == [0, 2, 3]
     assert report.sheet.rows[5] == ["Ann5", "Lee", "0412345605", "id5"]
     assert sorted(report.sheet.rows.columns._made) == [0, 1, 2, 3]
+
+
+def test_line_breaks_are_counted_only_as_far_as_needed_and_exactly(reader):
+    """``_has_lines`` stops at the count it needs (a megabyte at a time) and is exact across those steps."""
+    from batchsms.sheet import _COUNT_STEP, _has_lines
+
+    data = b"x" * (_COUNT_STEP - 1) + b"\n\n" + b"y" * _COUNT_STEP + b"\n"  # breaks either side of a step
+    assert [_has_lines(data, n) for n in range(5)] == [True, True, True, True, False]
+    assert _has_lines(b"", 0) and not _has_lines(b"", 1) and not _has_lines(b"no break", 1)
