@@ -400,6 +400,18 @@ PANDAS_CSV_BYTES = 4_000_000
 PANDAS_CSV_LINES = 50_000
 
 
+def _first_records(body: bytes, delimiter: str, count: int) -> list[list[str]]:
+    """The first ``count`` records of a plain UTF-8 file's ``body`` (no BOM; each line a record, as a file
+    read by columns has them), by csv.reader."""
+    end = -1
+    for _ in range(count):
+        end = body.find(b"\n", end + 1)
+        if end < 0:
+            end = len(body)
+            break
+    return list(csv.reader(io.StringIO(body[:end].decode("utf-8"), newline=""), delimiter=delimiter))[:count]
+
+
 def _has_lines(data: bytes, count: int) -> bool:
     """Whether ``data`` holds at least ``count`` line breaks, counted a megabyte at a time until there are
     that many (counting every line break of a 50 MB file takes 26 ms)."""
@@ -475,14 +487,7 @@ class Columnar:
     def first_records(self, count: int) -> list[list[str]]:
         """The first ``count`` records (fewer in a shorter file) by csv.reader, as :attr:`head` holds the first
         :data:`HEADER_SEARCH_ROWS`: for a header row the user puts below those (``--header-row 25``)."""
-        end = -1
-        for _ in range(count):
-            end = self.body.find(b"\n", end + 1)
-            if end < 0:
-                end = len(self.body)
-                break
-        text = self.body[:end].decode("utf-8")
-        return list(csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter))[:count]
+        return _first_records(self.body, self.delimiter, count)
 
     def read(self, width: int) -> tuple[list[list[str]], np.ndarray | None]:
         """Every record's cells as columns (at least ``width`` of them, "" where a record is shorter), and
@@ -1253,6 +1258,17 @@ class Streamed:
         self.widest = 0  # the most cells on a line
         self.head: list[list[str]] = []  # the first records, by csv.reader
 
+    def first_records(self, count: int) -> list[list[str]]:
+        """The first ``count`` records, read from the start of the file (see :meth:`Columnar.first_records`)."""
+        with open(self.path, "rb") as fh:
+            fh.seek(self.bom)
+            body = b""
+            for piece in _pieces(fh):
+                body += piece
+                if body.count(b"\n") >= count:
+                    break
+        return _first_records(body, self.delimiter, count)
+
     @classmethod
     def scan(cls, path: Path, encoding: str | None, delimiter: str | None) -> tuple[Streamed, np.ndarray] | None:
         """The file's description and the (0-based) numbers of its lines that are empty rows, or None."""
@@ -1439,6 +1455,8 @@ def _load_streamed(path: Path, encoding: str | None, delimiter: str | None, head
     detected = header_row is None
     if header_row is None:
         header_row = find_header_row(head, columns)
+    if header_row > len(head):  # --header-row below the records read ahead: read down to it
+        head = source.head = source.first_records(header_row)
     if header_row > len(head):
         return None
     raw_header = head[header_row - 1]

@@ -25,6 +25,7 @@ What it found, both mended (each test below failed before):
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import io
@@ -273,14 +274,19 @@ def test_space_delimited_sheet_preview_quotes_the_will_text_both_ways(three_ways
     _assert_same(made)
 
 
-def test_header_row_past_20_on_a_file_read_by_columns(tmp_path):
+@pytest.mark.parametrize("streamed", [False, True])
+def test_header_row_past_20_on_a_file_read_by_columns(tmp_path, monkeypatch, streamed):
+    """Read by columns, or streamed as a file of 256 MB and more is (STREAM_BYTES lowered here)."""
     lines = [f"Report line {i},generated" for i in range(24)] + ["Name,Mobile"]
     lines += [f"N{i},04{12000000 + i:08d}" for i in range(10000)]
     path = tmp_path / "s.csv"
-    path.write_bytes(("\n".join(lines) + "\n").encode())
+    path.write_bytes(codecs.BOM_UTF8 + ("\n".join(lines) + "\n").encode())
     assert path.stat().st_size > sheet_module.COLUMNAR_CSV_BYTES
     by_csv = load(path, header_row=25, columnar=False)
     assert by_csv.header == ["Name", "Mobile"] and len(by_csv.rows) == 10000
+    if streamed:
+        monkeypatch.setattr(sheet_module, "STREAM_BYTES", 1)
     read = load(path, header_row=25)  # was SheetError: has no row 25 to use as the header (it has 20 rows)
+    assert type(read.rows).__name__ == ("StreamedRows" if streamed else "ColumnRows")
     assert list(read.rows) == list(by_csv.rows)
-    assert read.preamble == by_csv.preamble
+    assert read.preamble == by_csv.preamble and read.row_numbers[:2] == by_csv.row_numbers[:2] == [26, 27]
