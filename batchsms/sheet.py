@@ -402,7 +402,7 @@ PANDAS_CSV_LINES = 50_000
 
 def _first_records(body: bytes, delimiter: str, count: int) -> list[list[str]]:
     """The first ``count`` records of a plain UTF-8 file's ``body`` (no BOM; each line a record, as a file
-    read by columns has them), by csv.reader."""
+    read by columns has them), by csv.reader, without decoding the rest of the file."""
     end = -1
     for _ in range(count):
         end = body.find(b"\n", end + 1)
@@ -474,15 +474,8 @@ class Columnar:
         body = data[3:] if data.startswith(codecs.BOM_UTF8) else data
         if body.startswith(codecs.BOM_UTF8):  # more BOMs: the text lost them all, pandas would keep one
             return None
-        end = -1
-        for _ in range(HEADER_SEARCH_ROWS):  # the first lines, without copying the rest of the text
-            end = text.find("\n", end + 1)
-            if end < 0:
-                end = len(text)
-                break
-        head = list(csv.reader(io.StringIO(text[:end], newline=""), delimiter=delim))
         split = len(data) < PANDAS_CSV_BYTES or not _has_lines(data, PANDAS_CSV_LINES)  # see read
-        return cls(body, delim, head[:HEADER_SEARCH_ROWS], text if split else None)
+        return cls(body, delim, _first_records(body, delim, HEADER_SEARCH_ROWS), text if split else None)
 
     def first_records(self, count: int) -> list[list[str]]:
         """The first ``count`` records (fewer in a shorter file) by csv.reader, as :attr:`head` holds the first
@@ -1265,7 +1258,7 @@ class Streamed:
             body = b""
             for piece in _pieces(fh):
                 body += piece
-                if body.count(b"\n") >= count:
+                if _has_lines(body, count):
                     break
         return _first_records(body, self.delimiter, count)
 
@@ -1296,13 +1289,7 @@ class Streamed:
                     if not delim.isascii():
                         return None
                     found = cls(path, bom, delim)
-                    end = -1
-                    for _ in range(HEADER_SEARCH_ROWS):
-                        end = text.find("\n", end + 1)
-                        if end < 0:
-                            end = len(text)
-                            break
-                    found.head = list(csv.reader(io.StringIO(text[:end], newline=""), delimiter=delim))
+                    found.head = _first_records(piece, delim, HEADER_SEARCH_ROWS)  # whole lines, decoded above
                 blanks.append(found._piece(piece) + found.lines)
                 found.lines += piece.count(b"\n") + (0 if piece.endswith(b"\n") else 1)
             try:
