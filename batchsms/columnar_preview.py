@@ -28,7 +28,6 @@ from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata
 
 from . import background, tables
 from . import fields as F
-from .cells import csv_safe
 from .columnar import ACROSS_DEDUPLICATED, ACROSS_OPTED_OUT, FACTORIZE_ROWS, VALID, ColumnarReport
 from .numbers import describe
 from .phonecols import ALL_DIGITS, Settler, expand
@@ -464,8 +463,10 @@ def _take(table: list[str], ids: np.ndarray) -> np.ndarray:
 
 def _plain_field(label: str, delimiter: str) -> bool:
     """True when ``label`` is a CSV field as it is in a file of ``delimiter``: inert, and nothing to quote
-    (a label has spaces and a middle dot, so a file delimited by either quotes it)."""
-    return csv_safe(label) is label and delimiter not in label and not any(c in label for c in '"\r\n')
+    (a label has spaces and a middle dot, so a file delimited by either quotes it), as :func:`csv_field`
+    (the writer's own rule) says."""
+    field, changed = csv_field(label, delimiter)
+    return field is label and not changed
 
 
 # --------------------------------------------------------------------------- the CSV file, from the sheet's own bytes
