@@ -45,6 +45,14 @@ def write_xlsx(path: Path, rows: list[list[object]], *, title: str = "Sheet1", e
     return path
 
 
+def workbook_parts(path: Path) -> dict[str, bytes]:
+    """Every part of a workbook, byte for byte, but for the times it was written: the created/modified dates
+    differ between two writes a moment apart (the zip entries' own clock is not in the parts)."""
+    with zipfile.ZipFile(path) as zf:
+        return {name: re.sub(rb"<dcterms:(created|modified)[^<]*</dcterms:\1>", b"", zf.read(name))
+                for name in zf.namelist()}
+
+
 def add_cached_formula_values(path: Path, values: dict[str, str]) -> None:
     """openpyxl writes formulas without results; put in the cached values Excel would have saved."""
     tmp = path.with_suffix(".tmp")

@@ -27,6 +27,8 @@ from batchsms.pricing import Prices
 from batchsms.sheet import ColumnRows, StreamedRows, load
 from batchsms.template import MessageTemplate
 
+from .helpers import workbook_parts
+
 NOW = 1_800_000_000.0
 ROWS = 16_000
 
@@ -181,18 +183,7 @@ def test_workbook_preview_equal(sheets, tmp_path):
     Preview.build(check(by_columns, _options(by_columns, "plain"), by_columns=True), zone).write(
         tmp_path / "c.preview.xlsx")  # a workbook preview of a check by columns: from its RowResults
     Preview.build(rows, zone).write(tmp_path / "r.preview.xlsx")
-    assert _workbook_parts(tmp_path / "c.preview.xlsx") == _workbook_parts(tmp_path / "r.preview.xlsx")
-
-
-def _workbook_parts(path):
-    """Every part of a workbook, byte for byte, but for the times it was written: the zip entries' clock
-    (two seconds' resolution) and the created/modified dates differ between two writes a moment apart."""
-    import re
-    import zipfile
-
-    with zipfile.ZipFile(path) as zf:
-        parts = {name: zf.read(name) for name in zf.namelist()}
-    return {name: re.sub(rb"<dcterms:(created|modified)[^<]*</dcterms:\1>", b"", data) for name, data in parts.items()}
+    assert workbook_parts(tmp_path / "c.preview.xlsx") == workbook_parts(tmp_path / "r.preview.xlsx")
 
 
 def test_text_column_with_prices_dedupe_and_opt_outs_equal(sheets, tmp_path):

@@ -32,7 +32,6 @@ import io
 import json
 import random
 import re
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -44,6 +43,7 @@ from batchsms import sheet as sheet_module
 from batchsms.cli import main
 from batchsms.sandbox import Sandbox
 from batchsms.sheet import ColumnRows, LazyColumns, load
+from tests.helpers import workbook_parts
 
 NAMES = ["Olivia", " Jack ", "  ", "", "=SUM(A1)", "+x", "-1", "-x", "@h", "José’s", "Zoë 🌸", "\u200b", "A" * 300,
          "a;b", "a|=b", "x\t=y", "'=x", " =x", "\u00a0=x", "-1 (2)", "+61 412 345 678", "-", "=", "@", "1,5",
@@ -111,15 +111,8 @@ def _csv(path: Path, rows: list[list[str]], delimiter: str = ",", end: str = "\n
     return path
 
 
-def _workbook_parts(path: Path) -> dict[str, bytes]:
-    """Every part of a workbook but for the time it was written."""
-    with zipfile.ZipFile(path) as zf:
-        return {name: re.sub(rb"<dcterms:(created|modified)[^<]*</dcterms:\1>", b"", zf.read(name))
-                for name in zf.namelist()}
-
-
 def _read(path: Path) -> object:
-    return _workbook_parts(path) if path.suffix == ".xlsx" else path.read_bytes()
+    return workbook_parts(path) if path.suffix == ".xlsx" else path.read_bytes()
 
 
 @pytest.fixture
